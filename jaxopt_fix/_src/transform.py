@@ -1,0 +1,292 @@
+r"""AMSGrad and Yogi as optax gradient transformations, in every published semantics.
+
+Each ``scale_by_*`` returns an :class:`optax.GradientTransformation` whose
+update is the *descent direction* (no learning rate, no sign flip), so it is
+used as ``optax.chain(scale_by_amsgrad(), optax.scale(-lr))``; the aliases in
+:mod:`jaxopt_fix._src.alias` do exactly that.
+
+The variants differ in real algorithmic choices (which moment is maximised, which
+is bias-corrected, where ``eps`` goes, what the accumulators start at), not in
+rounding. Each variant is a row of a small table (``_AMSGRAD_VARIANTS``,
+``_YOGI_VARIANTS``); the update code reads the row and never branches on the
+variant's name.
+"""
+
+from typing import Literal
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxopt_fix._src import numerics
+from jaxopt_fix._src import validation
+
+
+class ScaleByAmsgradState(NamedTuple):
+  """State of :func:`scale_by_amsgrad`.
+
+  The fields map one to one onto ``torch.optim.Adam(amsgrad=True)``'s state:
+  ``count`` ↔ ``step``, ``mu`` ↔ ``exp_avg``, ``nu`` ↔ ``exp_avg_sq`` and
+  ``nu_max`` ↔ ``max_exp_avg_sq``. In the ``"optax"`` variant ``nu_max`` holds
+  the maximum of the *bias-corrected* second moment, as optax's does.
+  """
+
+  count: jax.typing.ArrayLike  # pyright: ignore[reportIncompatibleMethodOverride]  # int32 ()
+  mu: optax.Updates
+  nu: optax.Updates
+  nu_max: optax.Updates
+
+
+class ScaleByYogiState(NamedTuple):
+  """State of :func:`scale_by_yogi` (``mu`` ↔ ``exp_avg``, ``nu`` ↔ ``exp_avg_sq``)."""
+
+  count: jax.typing.ArrayLike  # pyright: ignore[reportIncompatibleMethodOverride]  # int32 ()
+  mu: optax.Updates
+  nu: optax.Updates
+
+
+class _AmsgradVariant(NamedTuple):
+  debias_mu: bool  # divide the first moment by 1 - b1**t
+  max_of: Literal["raw", "debiased"]  # which second moment enters the max
+  debias_max: bool  # divide sqrt(nu_max) by sqrt(1 - b2**t) after the max
+
+
+_AMSGRAD_VARIANTS = {
+  "torch": _AmsgradVariant(debias_mu=True, max_of="raw", debias_max=True),
+  "paper": _AmsgradVariant(debias_mu=False, max_of="raw", debias_max=False),
+  "optax": _AmsgradVariant(debias_mu=True, max_of="debiased", debias_max=False),
+}
+AMSGRAD_VARIANTS = tuple(_AMSGRAD_VARIANTS)
+
+
+class _YogiVariant(NamedTuple):
+  mu_starts_at_accumulator: bool  # else m_0 = 0
+  nu_starts_at_accumulator: bool  # else v_0 = 0
+  # "adam": m/(1-b1**t) / (sqrt(v/(1-b2**t)) + eps), eps after the correction;
+  # "tfa": sqrt(1-b2**t)/(1-b1**t) * m / (sqrt(v) + eps), eps before it;
+  # "none": m / (sqrt(v) + eps).
+  debias: Literal["adam", "tfa", "none"]
+
+
+_YOGI_VARIANTS = {
+  "torch_optimizer": _YogiVariant(True, True, "adam"),
+  "tfa": _YogiVariant(False, True, "tfa"),
+  "d2l": _YogiVariant(False, False, "adam"),
+  "paper": _YogiVariant(False, True, "none"),
+}
+YOGI_VARIANTS = tuple(_YOGI_VARIANTS)
+
+
+def _direction(updates, mu, nu, *, mu_scale, nu_correction, eps, eps_root):
+  r"""Per leaf: ``mu * mu_scale / (sqrt(nu + eps_root * c) / sqrt(c) + eps)``.
+
+  ``c = nu_correction`` is the second-moment bias correction 1 - β₂ᵗ, applied
+  after the square root as torch does (``sqrt(nu)/sqrt(c)``, not
+  ``sqrt(nu/c)``); ``eps_root`` is scaled by it so that it sits inside the root
+  of the *corrected* moment, as in optax. ``None`` for ``mu_scale`` or
+  ``nu_correction`` means 1 (the operation is skipped). The result has the
+  dtype of the incoming update.
+  """
+
+  def leaf(g, m, v):
+    if g is None:
+      return None
+    if nu_correction is None:
+      denom = jnp.sqrt(v + eps_root)
+    else:
+      c = nu_correction.astype(v.dtype)
+      denom = jnp.sqrt(v + eps_root * c) / jnp.sqrt(c)
+    direction = m / (denom + eps)
+    if mu_scale is not None:
+      direction = direction * mu_scale.astype(direction.dtype)
+    return direction.astype(g.dtype)
+
+  return jax.tree.map(leaf, updates, mu, nu, is_leaf=lambda x: x is None)
+
+
+def _lerp_moment(updates, moment, decay):
+  """``m + (1 - decay) * (g - m)``: torch's ``exp_avg.lerp_(grad, 1 - beta1)``."""
+  return jax.tree.map(
+    lambda g, m: None if g is None else m + (1 - decay) * (g - m),
+    updates,
+    moment,
+    is_leaf=lambda x: x is None,
+  )
+
+
+def _check_moment_hyperparameters(b1, b2, eps, eps_root) -> None:
+  validation.check_unit_interval("b1", b1)
+  validation.check_unit_interval("b2", b2)
+  validation.check_non_negative("eps", eps)
+  validation.check_non_negative("eps_root", eps_root)
+
+
+def scale_by_amsgrad(
+  b1: jax.typing.ArrayLike = 0.9,
+  b2: jax.typing.ArrayLike = 0.999,
+  eps: jax.typing.ArrayLike = 1e-8,
+  eps_root: jax.typing.ArrayLike = 0.0,
+  *,
+  variant: str = "torch",
+  mu_dtype: jax.typing.DTypeLike | None = None,
+) -> optax.GradientTransformation:
+  r"""Rescales updates by the AMSGrad rule, in torch's, the paper's or optax's semantics.
+
+  See :func:`jaxopt_fix.amsgrad` for the math of every variant and the
+  differences between them.
+
+  Args:
+    b1: Decay rate of the first moment, in [0, 1).
+    b2: Decay rate of the second moment, in [0, 1).
+    eps: A small constant added to the denominator outside the square root (as
+      in the Adam paper) to avoid dividing by zero; >= 0 (0 is the paper's
+      exact algorithm).
+    eps_root: A small constant added inside the square root of the
+      (bias-corrected) second moment, useful when differentiating through the
+      update; >= 0.
+    variant: ``"torch"`` (default; ``torch.optim.Adam(amsgrad=True)``),
+      ``"paper"`` (Reddi et al., Algorithm 2) or ``"optax"``
+      (``optax.scale_by_amsgrad``).
+    mu_dtype: Optional dtype of the first moment; if ``None`` it is the dtype of
+      the params.
+
+  Returns:
+    A :class:`optax.GradientTransformation` whose state is a
+    :class:`ScaleByAmsgradState`.
+
+  Raises:
+    ValueError: if a concrete hyperparameter is out of range or the variant is
+      unknown.
+    TypeError: (at ``init``) if a params leaf is not a real float array.
+  """
+  _check_moment_hyperparameters(b1, b2, eps, eps_root)
+  validation.check_choice("variant", variant, AMSGRAD_VARIANTS)
+  spec = _AMSGRAD_VARIANTS[variant]
+  mu_dtype = None if mu_dtype is None else jax.dtypes.canonicalize_dtype(mu_dtype)
+
+  def init_fn(params):
+    validation.check_float_leaves(params, "scale_by_amsgrad")
+    return ScaleByAmsgradState(
+      count=jnp.zeros([], jnp.int32),
+      mu=optax.tree.zeros_like(params, dtype=mu_dtype),
+      nu=optax.tree.zeros_like(params),
+      nu_max=optax.tree.zeros_like(params),
+    )
+
+  def update_fn(updates, state, params=None):
+    del params
+    count_inc = optax.safe_increment(state.count)
+    mu = _lerp_moment(updates, state.mu, b1)
+    nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+    bc1 = numerics.one_minus_power(b1, count_inc)
+    bc2 = numerics.one_minus_power(b2, count_inc)
+    if spec.max_of == "raw":
+      nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
+    else:
+      nu_max = jax.tree.map(lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu)
+    nu_max = optax.tree.cast_like(nu_max, state.nu_max)
+    directions = _direction(
+      updates,
+      mu,
+      nu_max,
+      mu_scale=1 / bc1 if spec.debias_mu else None,
+      nu_correction=bc2 if spec.debias_max else None,
+      eps=eps,
+      eps_root=eps_root,
+    )
+    return directions, ScaleByAmsgradState(
+      count=count_inc,
+      mu=optax.tree.cast_like(mu, state.mu),
+      nu=optax.tree.cast_like(nu, state.nu),
+      nu_max=nu_max,
+    )
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_yogi(
+  b1: jax.typing.ArrayLike = 0.9,
+  b2: jax.typing.ArrayLike = 0.999,
+  eps: jax.typing.ArrayLike = 1e-3,
+  eps_root: jax.typing.ArrayLike = 0.0,
+  *,
+  initial_accumulator_value: jax.typing.ArrayLike = 1e-6,
+  variant: str = "torch_optimizer",
+) -> optax.GradientTransformation:
+  r"""Rescales updates by the Yogi rule, in any of its four published semantics.
+
+  See :func:`jaxopt_fix.yogi` for the math of every variant and the
+  differences between them.
+
+  Args:
+    b1: Decay rate of the first moment, in [0, 1).
+    b2: Rate of the additive second-moment update, in [0, 1).
+    eps: A small constant added to the denominator outside the square root;
+      >= 0. Yogi's published default is 1e-3, not Adam's 1e-8.
+    eps_root: A small constant added inside the square root of the
+      (bias-corrected) second moment; >= 0.
+    initial_accumulator_value: The starting value of the accumulators the
+      variant initialises (see :func:`jaxopt_fix.yogi`); >= 0.
+    variant: ``"torch_optimizer"`` (default; ``torch_optimizer.Yogi`` and
+      ``optax.scale_by_yogi``), ``"tfa"`` (TensorFlow Addons), ``"d2l"`` (Dive
+      into Deep Learning) or ``"paper"`` (Zaheer et al., no bias correction).
+
+  Returns:
+    A :class:`optax.GradientTransformation` whose state is a
+    :class:`ScaleByYogiState`.
+
+  Raises:
+    ValueError: if a concrete hyperparameter is out of range or the variant is
+      unknown.
+    TypeError: (at ``init``) if a params leaf is not a real float array.
+  """
+  _check_moment_hyperparameters(b1, b2, eps, eps_root)
+  validation.check_non_negative("initial_accumulator_value", initial_accumulator_value)
+  validation.check_choice("variant", variant, YOGI_VARIANTS)
+  spec = _YOGI_VARIANTS[variant]
+
+  def initial_moment(params, starts_at_accumulator):
+    if starts_at_accumulator:
+      return optax.tree.full_like(params, initial_accumulator_value)
+    return optax.tree.zeros_like(params)
+
+  def init_fn(params):
+    validation.check_float_leaves(params, "scale_by_yogi")
+    return ScaleByYogiState(
+      count=jnp.zeros([], jnp.int32),
+      mu=initial_moment(params, spec.mu_starts_at_accumulator),
+      nu=initial_moment(params, spec.nu_starts_at_accumulator),
+    )
+
+  def update_fn(updates, state, params=None):
+    del params
+    count_inc = optax.safe_increment(state.count)
+    mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+
+    def yogi_nu(g, v):
+      if g is None:
+        return None
+      g2 = g * g
+      return v - (1 - b2) * jnp.sign(v - g2) * g2
+
+    nu = jax.tree.map(yogi_nu, updates, state.nu, is_leaf=lambda x: x is None)
+    bc1 = numerics.one_minus_power(b1, count_inc)
+    bc2 = numerics.one_minus_power(b2, count_inc)
+    mu_scale = {"adam": 1 / bc1, "tfa": jnp.sqrt(bc2) / bc1, "none": None}
+    directions = _direction(
+      updates,
+      mu,
+      nu,
+      mu_scale=mu_scale[spec.debias],
+      nu_correction=bc2 if spec.debias == "adam" else None,
+      eps=eps,
+      eps_root=eps_root,
+    )
+    return directions, ScaleByYogiState(
+      count=count_inc,
+      mu=optax.tree.cast_like(mu, state.mu),
+      nu=optax.tree.cast_like(nu, state.nu),
+    )
+
+  return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,156 @@
+"""The one generic parity runner: same gradients into torch and JAX, compare every step.
+
+Parameters start at zero. The update of every optimizer compared here does not depend on
+the parameters, so the start only sets how much rounding the parameter accumulates:
+at zero, the parameter *is* the displacement and rounds relative to it, which makes the
+comparison as strict as float arithmetic allows.
+"""
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+from parity_tests import gradients
+from parity_tests.config import ParitySpec
+
+# A small pytree with two leaves of different ranks: 22 coordinates in all.
+PARAM_SHAPES: dict[str, tuple[int, ...]] = {"bias": (7,), "kernel": (3, 5)}
+DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
+
+
+@dataclasses.dataclass
+class Trajectory:
+  """Per-step values, one array (steps, *shape) per leaf, in ``PARAM_SHAPES`` order."""
+
+  params: list[np.ndarray]
+  state: dict[str, list[np.ndarray]]  # keyed by the JAX field name
+  count: np.ndarray  # (steps,)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldError:
+  """The worst relative error of one field over all steps, and where it happened."""
+
+  field: str
+  error: float
+  step: int  # 1-based
+  leaf: str
+
+
+def _split(flat: np.ndarray) -> list[np.ndarray]:
+  """(steps, 22) -> one (steps, *shape) array per leaf."""
+  out, start = [], 0
+  for shape in PARAM_SHAPES.values():
+    size = int(np.prod(shape))
+    out.append(flat[:, start : start + size].reshape(flat.shape[0], *shape))
+    start += size
+  return out
+
+
+def grads_for(sequence: str, steps: int, dtype: str) -> list[np.ndarray]:
+  """The named gradient sequence, split into leaves and cast to ``dtype``."""
+  size = sum(int(np.prod(s)) for s in PARAM_SHAPES.values())
+  return _split(gradients.draw(sequence, steps, size).astype(DTYPES[dtype][0]))
+
+
+def run_jax(tx: optax.GradientTransformation, grads: list[np.ndarray], fields) -> Trajectory:
+  """All steps in one jit-compiled ``lax.scan``, recording params and state after each."""
+  names = list(PARAM_SHAPES)
+  params = {n: jnp.zeros(g.shape[1:], g.dtype) for n, g in zip(names, grads, strict=True)}
+  grad_tree = {n: jnp.asarray(g) for n, g in zip(names, grads, strict=True)}
+
+  @jax.jit
+  def run(params, grad_tree):
+    def step(carry, g):
+      params, state = carry
+      updates, state = tx.update(g, state, params)
+      params = optax.apply_updates(params, updates)
+      return (params, state), (params, state)
+
+    _, history = jax.lax.scan(step, (params, tx.init(params)), grad_tree)
+    return history
+
+  params_hist, state_hist = run(params, grad_tree)
+
+  def leaves(tree: dict[str, Any]) -> list[np.ndarray]:
+    return [np.asarray(tree[n]) for n in names]
+
+  return Trajectory(
+    params=leaves(params_hist),
+    state={f: leaves(optax.tree.get(state_hist, f)) for f in fields},
+    count=np.asarray(optax.tree.get(state_hist, "count")),
+  )
+
+
+def run_torch(opt_factory, kwargs: dict[str, Any], grads: list[np.ndarray], fields) -> Trajectory:
+  """An eager torch loop over the same gradients, copying params and state after each step."""
+  tensors = [torch.zeros(g.shape[1:], dtype=torch.from_numpy(g).dtype) for g in grads]
+  opt = opt_factory(tensors, dict(kwargs))
+  steps = grads[0].shape[0]
+  params = [np.empty_like(g) for g in grads]
+  state = {jax_f: [np.empty_like(g) for g in grads] for jax_f in fields}
+  count = np.empty(steps, np.int64)
+  for t in range(steps):
+    for p, g in zip(tensors, grads, strict=True):
+      p.grad = torch.from_numpy(g[t].copy())
+    opt.step()
+    for i, p in enumerate(tensors):
+      params[i][t] = p.detach().numpy()
+      for jax_f, torch_f in fields.items():
+        state[jax_f][i][t] = opt.state[p][torch_f].numpy()
+    count[t] = int(opt.state[tensors[0]]["step"])
+  return Trajectory(params=params, state=state, count=count)
+
+
+def _worst(field: str, actual: list[np.ndarray], desired: list[np.ndarray], scale) -> FieldError:
+  """Largest |actual - desired| / scale(desired) over steps, leaves and elements."""
+  worst = FieldError(field, 0.0, 0, "")
+  for name, a, d in zip(PARAM_SHAPES, actual, desired, strict=True):
+    diff = np.abs(a.astype(np.float64) - d.astype(np.float64))
+    s = scale(d.astype(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+      # Where the scale is still 0 the values must agree exactly; a NaN on both sides
+      # (the paper's eps = 0 dividing 0 by 0) agrees, a NaN on one side does not.
+      ratio = np.where(s > 0, diff / s, np.where(diff > 0, np.inf, 0.0))
+      ratio = np.where(np.isnan(a) & np.isnan(d), 0.0, np.where(np.isnan(diff), np.inf, ratio))
+    per_step = ratio.reshape(ratio.shape[0], -1).max(axis=1)
+    t = int(np.argmax(per_step))
+    if per_step[t] > worst.error or np.isnan(per_step[t]):
+      worst = FieldError(field, float(per_step[t]), t + 1, name)
+  return worst
+
+
+def _distance_travelled(params: np.ndarray) -> np.ndarray:
+  """sum_{s <= t} |p_s - p_{s-1}| per element, with p_0 = 0."""
+  steps = np.diff(params, axis=0, prepend=np.zeros_like(params[:1]))
+  return np.cumsum(np.abs(steps), axis=0)
+
+
+def _running_max_abs(values: np.ndarray) -> np.ndarray:
+  return np.maximum.accumulate(np.abs(values), axis=0)
+
+
+def compare(jax_run: Trajectory, torch_run: Trajectory) -> list[FieldError]:
+  """The worst error of the displacement and of every state field."""
+  errors = [_worst("displacement", jax_run.params, torch_run.params, _distance_travelled)]
+  for field in jax_run.state:
+    errors.append(_worst(field, jax_run.state[field], torch_run.state[field], _running_max_abs))
+  return errors
+
+
+def run_parity(spec: ParitySpec, config: str, sequence: str, dtype: str, steps: int):
+  """Runs both sides and returns (errors per field, JAX trajectory, torch trajectory)."""
+  kwargs = spec.configs[config]
+  grads = grads_for(sequence, steps, dtype)
+  torch_run = run_torch(spec.make_torch, kwargs, grads, spec.state_fields)
+  if dtype == "float64":
+    with jax.enable_x64(True):
+      jax_run = run_jax(spec.make_jax(dict(kwargs)), grads, spec.state_fields)
+  else:
+    jax_run = run_jax(spec.make_jax(dict(kwargs)), grads, spec.state_fields)
+  return compare(jax_run, torch_run), jax_run, torch_run
