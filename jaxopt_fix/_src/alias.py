@@ -238,7 +238,7 @@ def yogi(
     >>> import optax
     >>> import jaxopt_fix
     >>> def f(x): return jnp.sum(x ** 2)  # simple quadratic function
-    >>> solver = jaxopt_fix.yogi(learning_rate=0.002)
+    >>> solver = jaxopt_fix.yogi(learning_rate=0.01)
     >>> params = jnp.array([1., 2., 3.])
     >>> print('Objective function: {:.2E}'.format(f(params)))
     Objective function: 1.40E+01
@@ -248,11 +248,11 @@ def yogi(
     ...   updates, opt_state = solver.update(grad, opt_state, params)
     ...   params = optax.apply_updates(params, updates)
     ...   print('Objective function: {:.2E}'.format(f(params)))
-    Objective function: 1.40E+01
-    Objective function: 1.39E+01
-    Objective function: 1.39E+01
     Objective function: 1.39E+01
     Objective function: 1.38E+01
+    Objective function: 1.36E+01
+    Objective function: 1.35E+01
+    Objective function: 1.34E+01
 
   References:
     Zaheer et al., `Adaptive Methods for Nonconvex Optimization

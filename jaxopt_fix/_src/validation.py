@@ -56,7 +56,7 @@ def check_float_leaves(tree: Any, transformation: str) -> None:
   squares their modulus), so both are rejected rather than guessed at.
   """
   for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-    dtype = np.result_type(leaf)
+    dtype = leaf.dtype if hasattr(leaf, "dtype") else np.result_type(leaf)
     if not jnp.issubdtype(dtype, jnp.floating):
       raise TypeError(
         f"{transformation} needs real floating-point params, but the leaf at"
