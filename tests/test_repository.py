@@ -22,9 +22,9 @@ def test_import_does_not_import_torch():
 
 
 @pytest.mark.parametrize(
-    "cmd",
-    [("ruff", "check", "."), ("ruff", "format", "--check", "."), ("pyright",)],
-    ids=["ruff-check", "ruff-format", "pyright"],
+  "cmd",
+  [("ruff", "check", "."), ("ruff", "format", "--check", "."), ("pyright",)],
+  ids=["ruff-check", "ruff-format", "pyright"],
 )
 def test_tooling_is_clean(cmd):
   result = _run(sys.executable, "-m", *cmd)

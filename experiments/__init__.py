@@ -1,0 +1,1 @@
+"""Experiments that exercise :mod:`jaxopt_fix` on published benchmark problems."""
