@@ -1,6 +1,5 @@
 """Numerical helpers shared by the transformations."""
 
-import math
 from typing import Any
 
 import jax
@@ -30,8 +29,8 @@ def log_decay(decay: jax.typing.ArrayLike) -> jax.typing.ArrayLike:
   """
   if is_traced(decay):
     return jnp.log(decay)
-  value = float(np.asarray(decay, dtype=np.float64))
-  return -math.inf if value == 0.0 else math.log(value)
+  with np.errstate(divide="ignore"):  # log(0) = -inf, and -expm1(t * -inf) = 1.
+    return np.log(np.asarray(decay, dtype=np.float64))
 
 
 def one_minus_power(decay: jax.typing.ArrayLike, count: jax.typing.ArrayLike) -> jax.Array:
