@@ -273,12 +273,17 @@ def scale_by_yogi(
     nu = jax.tree.map(yogi_nu, updates, state.nu, is_leaf=lambda x: x is None)
     bc1 = numerics.one_minus_power(b1, count_inc)
     bc2 = numerics.one_minus_power(b2, count_inc)
-    mu_scale = {"adam": 1 / bc1, "tfa": jnp.sqrt(bc2) / bc1, "none": None}
+    if spec.debias == "adam":
+      mu_scale = 1 / bc1
+    elif spec.debias == "tfa":
+      mu_scale = jnp.sqrt(bc2) / bc1
+    else:
+      mu_scale = None
     directions = _direction(
       updates,
       mu,
       nu,
-      mu_scale=mu_scale[spec.debias],
+      mu_scale=mu_scale,
       nu_correction=bc2 if spec.debias == "adam" else None,
       eps=eps,
       eps_root=eps_root,
