@@ -1,0 +1,38 @@
+"""Prints the worst parity error of every spec, per dtype and field, as a markdown table.
+
+    python -m parity_tests.report [--steps 500]
+
+The README's parity table is this command's output.
+"""
+
+import argparse
+import collections
+
+from parity_tests import gradients
+from parity_tests import runner
+from parity_tests.specs import all_specs
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--steps", type=int, default=500, help="steps per run (default 500)")
+  args = parser.parse_args()
+  print("| spec | dtype | displacement | state (worst field) |")
+  print("|---|---|---|---|")
+  for spec in all_specs():
+    for dtype in runner.DTYPES:
+      worst: dict[str, float] = collections.defaultdict(float)
+      for config in spec.configs:
+        for sequence in gradients.SEQUENCES:
+          errors, _, _ = runner.run_parity(spec, config, sequence, dtype, args.steps)
+          for e in errors:
+            worst[e.field] = max(worst[e.field], e.error)
+      state = max((f for f in worst if f != "displacement"), key=worst.__getitem__)
+      print(
+        f"| {spec.name} | {dtype} | {worst['displacement']:.1e} | {worst[state]:.1e} ({state}) |",
+        flush=True,
+      )
+
+
+if __name__ == "__main__":
+  main()
