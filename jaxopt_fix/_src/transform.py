@@ -155,6 +155,29 @@ def scale_by_amsgrad(
     A :class:`optax.GradientTransformation` whose state is a
     :class:`ScaleByAmsgradState`.
 
+  Examples:
+    The update is the descent direction; chain a negative scale to descend.
+    On a first step the direction is ``g / (|g| + eps)`` in every variant:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import jaxopt_fix
+    >>> tx = optax.chain(jaxopt_fix.scale_by_amsgrad(b2=0.99), optax.scale(-0.1))
+    >>> params = jnp.array([1.0, -2.0])
+    >>> updates, state = tx.update(jnp.array([4.0, -0.5]), tx.init(params))
+    >>> print(updates.round(6))
+    [-0.1  0.1]
+    >>> print(state[0].nu_max.round(6))
+    [0.16   0.0025]
+
+  References:
+    Reddi et al., `On the Convergence of Adam and Beyond
+    <https://openreview.net/forum?id=ryQu7f-RZ>`_, ICLR 2018
+
+  .. warning::
+    The three variants are different algorithms, and none matches every
+    framework; see the warnings of :func:`jaxopt_fix.amsgrad`.
+
   Raises:
     ValueError: if a concrete hyperparameter is out of range or the variant is
       unknown.
@@ -235,6 +258,29 @@ def scale_by_yogi(
   Returns:
     A :class:`optax.GradientTransformation` whose state is a
     :class:`ScaleByYogiState`.
+
+  Examples:
+    The variants start from different accumulators (here ``initial_accumulator_value=1e-6``):
+
+    >>> import jax.numpy as jnp
+    >>> import jaxopt_fix
+    >>> for variant in jaxopt_fix.YOGI_VARIANTS:
+    ...   tx = jaxopt_fix.scale_by_yogi(variant=variant)
+    ...   state = tx.init(jnp.zeros(2))
+    ...   print(f"{variant:16s} m0 = {state.mu[0]:.0e}  v0 = {state.nu[0]:.0e}")
+    torch_optimizer  m0 = 1e-06  v0 = 1e-06
+    tfa              m0 = 0e+00  v0 = 1e-06
+    d2l              m0 = 0e+00  v0 = 0e+00
+    paper            m0 = 0e+00  v0 = 1e-06
+
+  References:
+    Zaheer et al., `Adaptive Methods for Nonconvex Optimization
+    <https://papers.nips.cc/paper/2018/hash/90365351ccc7437a1309dc64e4db32a3-Abstract.html>`_,
+    NeurIPS 2018
+
+  .. warning::
+    The four variants are different algorithms; see the warnings of
+    :func:`jaxopt_fix.yogi`.
 
   Raises:
     ValueError: if a concrete hyperparameter is out of range or the variant is
