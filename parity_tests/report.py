@@ -14,7 +14,7 @@ from parity_tests.specs import all_specs
 
 
 def main() -> None:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = argparse.ArgumentParser(description="Prints the worst parity error of every spec.")
   parser.add_argument("--steps", type=int, default=500, help="steps per run (default 500)")
   args = parser.parse_args()
   print("| spec | dtype | displacement | state (worst field) |")

@@ -52,3 +52,14 @@ def one_minus_power(decay: jax.typing.ArrayLike, count: jax.typing.ArrayLike) ->
   dtype = compute_dtype()
   log_beta = jnp.asarray(log_decay(decay), dtype)
   return -jnp.expm1(jnp.asarray(count, dtype) * log_beta)
+
+
+def rounded_product(x: jax.Array, factor: Any) -> jax.Array:
+  """``x * factor`` rounded to ``x``'s dtype, even where a subtraction follows.
+
+  XLA's CPU backend contracts ``x * factor - y`` into one fused multiply-add, which skips
+  the rounding of the product that torch's in-place ``mul_`` performs. A select between
+  the multiply and its use blocks the contraction (``x * factor`` is NaN wherever ``x``
+  is, so the select changes no value).
+  """
+  return jnp.where(jnp.isnan(x), x, x * factor)

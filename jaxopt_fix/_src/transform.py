@@ -78,7 +78,7 @@ _YOGI_VARIANTS = {
 YOGI_VARIANTS = tuple(_YOGI_VARIANTS)
 
 
-def _direction(updates, mu, nu, *, mu_scale, nu_correction, eps, eps_root):
+def adam_direction(updates, mu, nu, *, mu_scale, nu_correction, eps, eps_root):
   r"""Per leaf: ``mu * mu_scale / (sqrt(nu + eps_root * c) / sqrt(c) + eps)``.
 
   ``c = nu_correction`` is the second-moment bias correction 1 - β₂ᵗ, applied
@@ -105,10 +105,31 @@ def _direction(updates, mu, nu, *, mu_scale, nu_correction, eps, eps_root):
   return jax.tree.map(leaf, updates, mu, nu, is_leaf=lambda x: x is None)
 
 
-def _lerp_moment(updates, moment, decay):
+def lerp_moment(updates, moment, decay):
   """``m + (1 - decay) * (g - m)``: torch's ``exp_avg.lerp_(grad, 1 - beta1)``."""
   return jax.tree.map(
     lambda g, m: None if g is None else m + (1 - decay) * (g - m),
+    updates,
+    moment,
+    is_leaf=lambda x: x is None,
+  )
+
+
+def ema_moment(updates, moment, decay):
+  """``round(m * decay) + (1 - decay) * g``: torch's ``m.mul_(decay).add_(g, alpha=1 - decay)``."""
+  return jax.tree.map(
+    lambda g, m: None if g is None else numerics.rounded_product(m, decay) + (1 - decay) * g,
+    updates,
+    moment,
+    is_leaf=lambda x: x is None,
+  )
+
+
+def ema_squared_moment(updates, moment, decay):
+  """``round(v * decay) + (1 - decay) * g * g``: torch's
+  ``v.mul_(decay).addcmul_(g, g, value=1 - decay)``."""
+  return jax.tree.map(
+    lambda g, v: None if g is None else numerics.rounded_product(v, decay) + (1 - decay) * g * g,
     updates,
     moment,
     is_leaf=lambda x: x is None,
@@ -200,8 +221,8 @@ def scale_by_amsgrad(
   def update_fn(updates, state, params=None):
     del params
     count_inc = optax.safe_increment(state.count)
-    mu = _lerp_moment(updates, state.mu, b1)
-    nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+    mu = lerp_moment(updates, state.mu, b1)
+    nu = ema_squared_moment(updates, state.nu, b2)
     bc1 = numerics.one_minus_power(b1, count_inc)
     bc2 = numerics.one_minus_power(b2, count_inc)
     if spec.max_of == "raw":
@@ -209,7 +230,7 @@ def scale_by_amsgrad(
     else:
       nu_max = jax.tree.map(lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu)
     nu_max = optax.tree.cast_like(nu_max, state.nu_max)
-    directions = _direction(
+    directions = adam_direction(
       updates,
       mu,
       nu_max,
@@ -308,7 +329,7 @@ def scale_by_yogi(
   def update_fn(updates, state, params=None):
     del params
     count_inc = optax.safe_increment(state.count)
-    mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+    mu = ema_moment(updates, state.mu, b1)
 
     def yogi_nu(g, v):
       if g is None:
@@ -325,7 +346,7 @@ def scale_by_yogi(
       mu_scale = jnp.sqrt(bc2) / bc1
     else:
       mu_scale = None
-    directions = _direction(
+    directions = adam_direction(
       updates,
       mu,
       nu,

@@ -15,7 +15,7 @@ import numpy as np
 from jaxopt_fix._src import numerics
 
 
-def _concrete(value: Any) -> np.ndarray | None:
+def concrete(value: Any) -> np.ndarray | None:
   """``value`` as a float64 numpy array, or None if it is traced or callable."""
   if numerics.is_traced(value) or callable(value):
     return None
@@ -24,14 +24,14 @@ def _concrete(value: Any) -> np.ndarray | None:
 
 def check_unit_interval(name: str, value: Any) -> None:
   """Raises ValueError unless every element of ``value`` lies in [0, 1)."""
-  array = _concrete(value)
+  array = concrete(value)
   if array is not None and not np.all((array >= 0.0) & (array < 1.0)):
     raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
 
 
 def check_non_negative(name: str, value: Any) -> None:
   """Raises ValueError unless every element of ``value`` is >= 0 (not NaN)."""
-  array = _concrete(value)
+  array = concrete(value)
   if array is not None and not np.all(array >= 0.0):
     raise ValueError(f"{name} must be >= 0, got {value!r}.")
 

@@ -42,7 +42,7 @@ class PaperAMSGrad(_AMSGrad):
   def _update(self, p, g, state, group) -> None:
     b1, b2 = group["betas"]
     m, v, vhat = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
-    m.mul_(b1).add_(g, alpha=1 - b1)
+    m.lerp_(g, 1 - b1)  # as torch.optim.Adam
     v.mul_(b2).addcmul_(g, g, value=1 - b2)
     torch.maximum(vhat, v, out=vhat)
     p.sub_(group["lr"] * m / (vhat.sqrt() + group["eps"]))
@@ -59,7 +59,7 @@ class OptaxAMSGrad(_AMSGrad):
     b1, b2 = group["betas"]
     t = state["step"]
     m, v, vhat = state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"]
-    m.mul_(b1).add_(g, alpha=1 - b1)
+    m.lerp_(g, 1 - b1)  # as torch.optim.Adam
     v.mul_(b2).addcmul_(g, g, value=1 - b2)
     torch.maximum(vhat, v / one_minus_power(b2, t), out=vhat)
     p.sub_((group["lr"] / one_minus_power(b1, t)) * m / (vhat.sqrt() + group["eps"]))

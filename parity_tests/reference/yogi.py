@@ -46,7 +46,7 @@ class _Yogi(torch.optim.Optimizer):
         g, m, v = p.grad, state["exp_avg"], state["exp_avg_sq"]
         m.mul_(b1).add_(g, alpha=1 - b1)
         g2 = g * g
-        v.sub_((1 - b2) * torch.sign(v - g2) * g2)
+        v.addcmul_(torch.sign(v - g2), g2, value=-(1 - b2))  # as torch_optimizer.Yogi
         self._apply(p, m, v, state["step"], group)
 
   def _apply(self, p, m, v, t, group) -> None:
