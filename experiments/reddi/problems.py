@@ -31,6 +31,14 @@ are combined in float64 on the host. What remains is the rounding of each
 term ``g * (x + 1)`` in float32: over 1e7 steps the regret of the float32
 trajectory is within about 4e-8 relative of the exact sum of its terms.
 
+The stochastic problem (:func:`run_stochastic`) draws :math:`f_t(x) = 1010\,x`
+with probability 0.01 and :math:`-10\,x` otherwise, from a ``jax.random`` key
+per seed; several seeds run side by side under ``jax.vmap``.
+
+A run can stop after any chunk and continue later bit for bit: ``on_chunk``
+receives a :class:`Snapshot` of everything the run needs, and ``resume_from``
+continues from one (:mod:`experiments.reddi.checkpoint` saves and loads them).
+
 Example:
   >>> from experiments.reddi import problems
   >>> for name in ("adam", "amsgrad"):
@@ -70,6 +78,10 @@ MAX_STEPS = 2**31 - 1
 """The step counter is an int32."""
 DEFAULT_CHUNK_STEPS = 2**20
 """About this many steps run per call to the compiled function (one progress update)."""
+STOCHASTIC_PROBABILITY = 0.01
+"""The probability of the large gradient in the stochastic problem."""
+MAX_SEED = 2**31 - 1
+LR_SCHEDULES = ("constant", "sqrt")
 
 
 def _check_indexing(indexing: str) -> None:
@@ -107,12 +119,72 @@ def online_gradient(
   return jnp.where(step % PERIOD == large_at, LARGE_GRADIENT, SMALL_GRADIENT).astype(dtype)
 
 
-class OnlineState(NamedTuple):
-  """The simulation's carry between record points (what a checkpoint must hold)."""
+def stochastic_gradient(
+  step: jax.typing.ArrayLike, key: jax.Array, dtype: jax.typing.DTypeLike = jnp.float32
+) -> jax.Array:
+  """The gradient of the stochastic loss at a 0-based step, drawn from ``key``.
 
-  x: jax.Array  # shape=(), the current iterate.
+  The draw depends only on ``key`` and ``step`` (through
+  ``jax.random.fold_in``), so a run is reproducible however it is chunked,
+  resumed or batched.
+
+  Args:
+    step: The 0-based loop index, a scalar.
+    key: A typed key (``jax.random.key(seed)``) or its raw ``uint32[2]`` data.
+    dtype: The float dtype of the result.
+
+  Returns:
+    1010 with probability 0.01, else -10, as a scalar of ``dtype``.
+
+  Example:
+    >>> import jax
+    >>> key = jax.random.key(0)
+    >>> draws = jax.vmap(lambda s: stochastic_gradient(s, key))(jnp.arange(10_000))
+    >>> int((draws == LARGE_GRADIENT).sum()), int((draws == SMALL_GRADIENT).sum())
+    (107, 9893)
+  """
+  if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+    key = jax.random.wrap_key_data(key)
+  draw = jax.random.bernoulli(
+    jax.random.fold_in(key, jnp.asarray(step, jnp.int32)), STOCHASTIC_PROBABILITY
+  )
+  return jnp.where(draw, LARGE_GRADIENT, SMALL_GRADIENT).astype(dtype)
+
+
+def learning_rate(lr: float, schedule: str = "constant") -> optax.ScalarOrSchedule:
+  """The learning rate ``lr`` (``"constant"``) or the paper's ``lr / sqrt(t)`` (``"sqrt"``).
+
+  The schedule is evaluated at optax's update count ``c = t - 1``, so step
+  ``t`` (from 1) uses :math:`\\alpha_t = \\alpha / \\sqrt t`.
+
+  Args:
+    lr: The learning rate :math:`\\alpha`.
+    schedule: ``"constant"`` or ``"sqrt"``.
+
+  Returns:
+    ``lr`` itself, or an optax schedule (a function of the update count).
+
+  Raises:
+    ValueError: if ``schedule`` is unknown.
+
+  Example:
+    >>> schedule = learning_rate(0.1, "sqrt")
+    >>> [round(float(schedule(c)), 4) for c in range(4)]
+    [0.1, 0.0707, 0.0577, 0.05]
+  """
+  if schedule not in LR_SCHEDULES:
+    raise ValueError(f"schedule must be one of {LR_SCHEDULES}, got {schedule!r}.")
+  if schedule == "constant":
+    return lr
+  return lambda count: lr / jnp.sqrt(count + 1)
+
+
+class OnlineState(NamedTuple):
+  """The simulation's carry between record points (batched over seeds when stochastic)."""
+
+  x: jax.Array  # shape=() (or (seeds,)), the current iterate.
   opt_state: optax.OptState
-  step: jax.Array  # shape=(), dtype=int32: the number of steps taken so far.
+  step: jax.Array  # shape=() (or (seeds,)), dtype=int32: the number of steps taken so far.
 
 
 def init_online(
@@ -130,19 +202,28 @@ def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
   return s, (a - (s - b_virtual)) + (b - b_virtual)
 
 
+Records = tuple[jax.Array, jax.Array, jax.Array]
+"""Per record point: the iterate, and the interval's regret as a double word."""
+
+
 def _make_chunk(
-  tx: optax.GradientTransformation, record_every: int, num_records: int, indexing: str
-) -> Callable[[OnlineState], tuple[OnlineState, tuple[jax.Array, jax.Array, jax.Array]]]:
+  tx: optax.GradientTransformation,
+  record_every: int,
+  num_records: int,
+  gradient: Callable[[jax.Array, Any, Any], jax.Array],
+) -> Callable[[OnlineState, Any], tuple[OnlineState, Records]]:
   """A function running ``num_records * record_every`` steps from a state.
 
-  It returns the final state and, per record point, the iterate after the
+  ``gradient(step, key, dtype)`` gives the gradient at a 0-based step; ``key``
+  is passed through unchanged (``None`` for the online problem). The function
+  returns the final state and, per record point, the iterate after the
   interval and the interval's regret as a double word ``(total, compensation)``
   (its value is ``total + compensation``, taken in float64 on the host).
   """
 
-  def one_step(carry, _):
+  def one_step(carry, key):
     x, opt_state, step, total, compensation = carry
-    g = online_gradient(step, indexing, x.dtype)
+    g = gradient(step, key, x.dtype)
     term = g * (x - X_STAR)  # f_s(x_s) - f_s(x*), with x_s before the update.
     # A double-word sum: `total + compensation` is the running sum to about
     # twice the dtype's precision, whatever the interval's length.
@@ -152,23 +233,133 @@ def _make_chunk(
     x = jnp.clip(cast(jax.Array, optax.apply_updates(x, updates)), X_MIN, X_MAX)
     return (x, opt_state, step + 1, total, compensation), None
 
-  def one_record(state: OnlineState, _):
+  def one_record(state: OnlineState, key):
     zero = jnp.zeros((), state.x.dtype)
     carry = (state.x, state.opt_state, state.step, zero, zero)
     (x, opt_state, step, total, compensation), _ = jax.lax.scan(
-      one_step, carry, length=record_every
+      lambda c, _: one_step(c, key), carry, length=record_every
     )
     return OnlineState(x, opt_state, step), (x, total, compensation)
 
-  def chunk(state: OnlineState):
-    return jax.lax.scan(one_record, state, length=num_records)
+  def chunk(state: OnlineState, key):
+    return jax.lax.scan(lambda s, _: one_record(s, key), state, length=num_records)
 
   return chunk
 
 
 @dataclasses.dataclass(frozen=True)
+class Snapshot:
+  """Everything a run needs to continue after a chunk: what a checkpoint holds.
+
+  The record arrays have their final length from the start, and only the first
+  ``records_done`` entries are meaningful (the rest are NaN). During a run's
+  ``on_chunk`` callback they are the run's own buffers: copy them to keep them.
+
+  Attributes:
+    state: The simulation's carry (batched over seeds for the stochastic problem).
+    x: The iterate at each record point, in the simulation dtype, shape
+      ``(num_records,)`` or ``(num_records, seeds)``.
+    total: Each record interval's regret, the high word of a double word.
+    compensation: The low word: an interval's regret is ``total + compensation``.
+    key: The raw ``uint32`` key data, shape ``(seeds, 2)``, for the stochastic
+      problem; ``None`` for the online problem.
+    record_every: The number of steps between record points.
+    records_done: The number of record points reached.
+    run_seconds: Wall time of the simulation so far, compilation excluded.
+  """
+
+  state: OnlineState
+  x: np.ndarray
+  total: np.ndarray
+  compensation: np.ndarray
+  key: np.ndarray | None
+  record_every: int
+  records_done: int
+  run_seconds: float
+
+  def tree(self) -> dict[str, Any]:
+    """The arrays of the snapshot, as a pytree (``key`` only when there is one)."""
+    tree = {
+      "state": self.state,
+      "x": self.x,
+      "total": self.total,
+      "compensation": self.compensation,
+    }
+    if self.key is not None:
+      tree["key"] = self.key
+    return tree
+
+  def replace_tree(
+    self, tree: Mapping[str, Any], records_done: int, run_seconds: float
+  ) -> "Snapshot":
+    """A snapshot with the arrays of ``tree`` (as from :meth:`tree`) and these counters."""
+    return Snapshot(
+      state=tree["state"],
+      x=tree["x"],
+      total=tree["total"],
+      compensation=tree["compensation"],
+      key=tree.get("key"),
+      record_every=self.record_every,
+      records_done=records_done,
+      run_seconds=run_seconds,
+    )
+
+
+def _stochastic_keys(seed: int, seeds: int) -> np.ndarray:
+  """The raw keys of seeds ``seed, seed + 1, ..., seed + seeds - 1``, shape ``(seeds, 2)``."""
+  return np.stack([np.asarray(jax.random.key_data(jax.random.key(seed + i))) for i in range(seeds)])
+
+
+def initial_snapshot(
+  tx: optax.GradientTransformation,
+  steps: int,
+  record_every: int,
+  dtype: jax.typing.DTypeLike = jnp.float32,
+  *,
+  seed: int | None = None,
+  seeds: int = 1,
+) -> Snapshot:
+  """The snapshot at step 0 (also the template a checkpoint is checked against).
+
+  Args:
+    tx: The transformation.
+    steps: See :func:`run_online`.
+    record_every: See :func:`run_online`.
+    dtype: See :func:`run_online`.
+    seed: ``None`` for the online problem; for the stochastic problem, the
+      first seed.
+    seeds: The number of seeds of the stochastic problem.
+
+  Returns:
+    The snapshot with no record point done.
+
+  Raises:
+    ValueError: if an argument is out of range.
+  """
+  dtype = _check_run_arguments(steps, record_every, dtype)
+  num_records = steps // record_every
+  if seed is None:
+    state = init_online(tx, dtype)
+    key, batch = None, ()
+  else:
+    if seeds < 1 or not 0 <= seed <= MAX_SEED - seeds + 1:
+      raise ValueError(
+        f"seeds must be >= 1 and seed..seed+seeds-1 in [0, {MAX_SEED}], got {seed}, {seeds}."
+      )
+    state = jax.vmap(lambda _: init_online(tx, dtype))(jnp.arange(seeds))
+    key, batch = _stochastic_keys(seed, seeds), (seeds,)
+  nan = np.full((num_records, *batch), np.nan, dtype)
+  return Snapshot(
+    state, nan, nan.copy(), nan.copy(), key, record_every, records_done=0, run_seconds=0.0
+  )
+
+
+@dataclasses.dataclass(frozen=True)
 class OnlineRun:
-  """The trajectory of one optimizer on the online problem, at the record points.
+  """The trajectory of one optimizer on a problem, at the record points.
+
+  For the stochastic problem every array has a second axis, over the seeds,
+  and the ``*_final`` properties are means over the seeds.
 
   Attributes:
     t: int64 array, the number of steps taken at each record point
@@ -177,7 +368,8 @@ class OnlineRun:
       simulation's value, converted).
     regret: float64 array, the regret :math:`R_t`.
     compile_seconds: Wall time spent tracing and compiling.
-    run_seconds: Wall time of the simulation proper, compilation excluded.
+    run_seconds: Wall time of the simulation proper, compilation excluded
+      (including the time before a resume).
     state: The final :class:`OnlineState` (to continue the run).
   """
 
@@ -191,17 +383,17 @@ class OnlineRun:
   @property
   def avg_regret(self) -> np.ndarray:
     """The average regret :math:`R_t / t` at each record point."""
-    return self.regret / self.t
+    return self.regret / self.t.reshape((-1,) + (1,) * (self.regret.ndim - 1))
 
   @property
   def x_final(self) -> float:
-    """The last iterate."""
-    return float(self.x[-1])
+    """The last iterate (the mean over seeds)."""
+    return float(np.mean(self.x[-1]))
 
   @property
   def avg_regret_final(self) -> float:
-    """The average regret after the last step."""
-    return float(self.avg_regret[-1])
+    """The average regret after the last step (the mean over seeds)."""
+    return float(np.mean(self.avg_regret[-1]))
 
 
 def _check_run_arguments(steps: int, record_every: int, dtype: Any) -> np.dtype:
@@ -217,6 +409,101 @@ def _check_run_arguments(steps: int, record_every: int, dtype: Any) -> np.dtype:
   return dtype
 
 
+def _shape_and_dtype(leaf: Any) -> tuple[tuple[int, ...], np.dtype]:
+  return np.shape(leaf), np.dtype(leaf.dtype if hasattr(leaf, "dtype") else np.result_type(leaf))
+
+
+def check_snapshot(snapshot: Snapshot, template: Snapshot) -> None:
+  """Raises ValueError unless ``snapshot`` can continue the run that ``template`` starts.
+
+  The arrays must have the template's tree structure, shapes and dtypes, the
+  keys must be the template's, and the step count must match the record points.
+
+  Raises:
+    ValueError: describing the first mismatch.
+  """
+  got, expected = (jax.tree.map(_shape_and_dtype, s.tree()) for s in (snapshot, template))
+  if got != expected:
+    raise ValueError("the snapshot's arrays do not match the run's (shapes, dtypes or structure).")
+  got_key, expected_key = snapshot.key, template.key
+  if got_key is None or expected_key is None:
+    same_keys = got_key is expected_key
+  else:
+    same_keys = np.array_equal(got_key, expected_key)
+  if not same_keys:
+    raise ValueError("the snapshot's random keys are not the run's.")
+  if snapshot.record_every != template.record_every:
+    raise ValueError("the snapshot's record interval is not the run's.")
+  if not 0 <= snapshot.records_done <= len(template.x):
+    raise ValueError(f"records_done must be in [0, {len(template.x)}].")
+  if np.any(np.asarray(snapshot.state.step) != snapshot.records_done * template.record_every):
+    raise ValueError("the snapshot's step count does not match its record points.")
+
+
+def _simulate(
+  tx: optax.GradientTransformation,
+  steps: int,
+  record_every: int,
+  gradient: Callable[[jax.Array, Any, Any], jax.Array],
+  template: Snapshot,
+  chunk_steps: int,
+  progress: Callable[[int], object] | None,
+  resume_from: Snapshot | None,
+  on_chunk: Callable[[Snapshot], object] | None,
+) -> OnlineRun:
+  """Runs the chunks of a run from ``resume_from`` (default: ``template``)."""
+  snapshot = template if resume_from is None else resume_from
+  check_snapshot(snapshot, template)
+  num_records = steps // record_every
+  records_per_chunk = min(num_records, max(1, chunk_steps // record_every))
+  plan, done = [], snapshot.records_done
+  while done < num_records:
+    plan.append(min(records_per_chunk, num_records - done))
+    done += plan[-1]
+
+  key = None if snapshot.key is None else jnp.asarray(snapshot.key)
+
+  def compiled_chunk(n: int):
+    chunk = _make_chunk(tx, record_every, n, gradient)
+    if key is not None:  # Batched over seeds, records first.
+      chunk = jax.vmap(chunk, in_axes=(0, 0), out_axes=(0, 1))
+    return jax.jit(chunk).lower(state, key).compile()
+
+  state = jax.tree.map(jnp.asarray, snapshot.state)
+  start = time.perf_counter()
+  compiled = {n: compiled_chunk(n) for n in sorted(set(plan))}
+  compile_seconds = time.perf_counter() - start
+
+  x, total, compensation = (
+    np.array(a, copy=True) for a in (snapshot.x, snapshot.total, snapshot.compensation)
+  )
+  done, run_seconds = snapshot.records_done, snapshot.run_seconds
+  for n in plan:
+    start = time.perf_counter()
+    state, records = compiled[n](state, key)
+    for buffer, record in zip((x, total, compensation), records, strict=True):
+      buffer[done : done + n] = np.asarray(record)
+    done += n
+    run_seconds += time.perf_counter() - start
+    if on_chunk is not None:
+      on_chunk(
+        Snapshot(state, x, total, compensation, snapshot.key, record_every, done, run_seconds)
+      )
+    if progress is not None:
+      progress(n * record_every)
+
+  # Each interval's regret is the double word total + compensation.
+  intervals = total.astype(np.float64) + compensation.astype(np.float64)
+  return OnlineRun(
+    t=np.arange(1, num_records + 1, dtype=np.int64) * record_every,
+    x=x.astype(np.float64),
+    regret=np.cumsum(intervals, axis=0),
+    compile_seconds=compile_seconds,
+    run_seconds=run_seconds,
+    state=state,
+  )
+
+
 def run_online(
   tx: optax.GradientTransformation,
   steps: int,
@@ -226,13 +513,17 @@ def run_online(
   *,
   chunk_steps: int = DEFAULT_CHUNK_STEPS,
   progress: Callable[[int], object] | None = None,
+  resume_from: Snapshot | None = None,
+  on_chunk: Callable[[Snapshot], object] | None = None,
 ) -> OnlineRun:
   """Runs ``tx`` for ``steps`` steps of the online problem from ``x_0 = 0``.
 
   Each step takes the gradient of the current loss at the current iterate,
   applies ``tx``'s update and clips the iterate to [-1, 1]. The steps run in
   compiled chunks of about ``chunk_steps`` steps (a whole number of record
-  intervals); at most two chunk lengths are compiled.
+  intervals); at most two chunk lengths are compiled. A run resumed from a
+  snapshot taken after a chunk gives bit for bit the results of a run that
+  was never stopped.
 
   Args:
     tx: Any optax gradient transformation (including the learning rate).
@@ -245,50 +536,95 @@ def run_online(
     chunk_steps: About how many steps run per call of the compiled function.
     progress: Called with the number of steps done after each chunk (e.g. a
       ``tqdm`` bar's ``update``).
+    resume_from: Continue from this snapshot (one passed to ``on_chunk`` by a
+      run with the same arguments, or loaded from its checkpoint).
+    on_chunk: Called with the :class:`Snapshot` after each chunk (e.g. to
+      save a checkpoint).
 
   Returns:
     The :class:`OnlineRun` with ``steps // record_every`` record points.
 
   Raises:
-    ValueError: if an argument is out of range.
+    ValueError: if an argument is out of range, or ``resume_from`` does not
+      fit the run.
   """
   _check_indexing(indexing)
-  dtype = _check_run_arguments(steps, record_every, dtype)
-  num_records = steps // record_every
-  records_per_chunk = min(num_records, max(1, chunk_steps // record_every))
-  full_chunks, remainder = divmod(num_records, records_per_chunk)
-  plan = [records_per_chunk] * full_chunks + ([remainder] if remainder else [])
+  template = initial_snapshot(tx, steps, record_every, dtype)
 
-  state = init_online(tx, dtype)
-  start = time.perf_counter()
-  compiled = {
-    n: jax.jit(_make_chunk(tx, record_every, n, indexing)).lower(state).compile()
-    for n in sorted(set(plan))
-  }
-  compile_seconds = time.perf_counter() - start
+  def gradient(step, _, dtype):
+    return online_gradient(step, indexing, dtype)
 
-  xs, totals, compensations = [], [], []
-  start = time.perf_counter()
-  for n in plan:
-    state, (x, total, compensation) = compiled[n](state)
-    xs.append(np.asarray(x))
-    totals.append(np.asarray(total))
-    compensations.append(np.asarray(compensation))
-    if progress is not None:
-      progress(n * record_every)
-  run_seconds = time.perf_counter() - start
-
-  # Each interval's regret is the double word total + compensation.
-  intervals = np.concatenate(totals).astype(np.float64) + np.concatenate(compensations).astype(
-    np.float64
+  return _simulate(
+    tx,
+    steps,
+    record_every,
+    gradient,
+    template,
+    chunk_steps,
+    progress,
+    resume_from,
+    on_chunk,
   )
-  return OnlineRun(
-    t=np.arange(1, num_records + 1, dtype=np.int64) * record_every,
-    x=np.concatenate(xs).astype(np.float64),
-    regret=np.cumsum(intervals),
-    compile_seconds=compile_seconds,
-    run_seconds=run_seconds,
-    state=state,
+
+
+def run_stochastic(
+  tx: optax.GradientTransformation,
+  steps: int,
+  record_every: int,
+  seed: int = 0,
+  seeds: int = 1,
+  dtype: jax.typing.DTypeLike = jnp.float32,
+  *,
+  chunk_steps: int = DEFAULT_CHUNK_STEPS,
+  progress: Callable[[int], object] | None = None,
+  resume_from: Snapshot | None = None,
+  on_chunk: Callable[[Snapshot], object] | None = None,
+) -> OnlineRun:
+  """Runs ``tx`` on the stochastic problem, for seeds ``seed, ..., seed + seeds - 1`` at once.
+
+  The gradient at each step is 1010 with probability 0.01, else -10 (see
+  :func:`stochastic_gradient`), so the expected loss is :math:`0.2 x` with
+  optimum :math:`x^* = -1`. The seeds run side by side (``jax.vmap``), each
+  with its own key ``jax.random.key(seed + i)``, so a seed's trajectory does
+  not depend on which other seeds run with it. The regret is taken against
+  :math:`x^* = -1` on the drawn losses.
+
+  Args:
+    tx: Any optax gradient transformation (including the learning rate).
+    steps: See :func:`run_online`.
+    record_every: See :func:`run_online`.
+    seed: The first seed, >= 0.
+    seeds: The number of seeds, >= 1.
+    dtype: See :func:`run_online`.
+    chunk_steps: See :func:`run_online`.
+    progress: See :func:`run_online`.
+    resume_from: See :func:`run_online`.
+    on_chunk: See :func:`run_online`.
+
+  Returns:
+    The :class:`OnlineRun`, with arrays of shape ``(steps // record_every, seeds)``.
+
+  Raises:
+    ValueError: if an argument is out of range, or ``resume_from`` does not
+      fit the run.
+
+  Example:
+    >>> tx = OPTIMIZERS["adam"](lr=1e-2, b1=0.9, b2=0.99)
+    >>> run = run_stochastic(tx, steps=10_000, record_every=1000, seed=0, seeds=3)
+    >>> run.x.shape
+    (10, 3)
+  """
+  template = initial_snapshot(tx, steps, record_every, dtype, seed=seed, seeds=seeds)
+  return _simulate(
+    tx,
+    steps,
+    record_every,
+    stochastic_gradient,
+    template,
+    chunk_steps,
+    progress,
+    resume_from,
+    on_chunk,
   )
 
 
@@ -331,28 +667,34 @@ class Optimizer:
 
   variant: str
   default_eps: float
-  make: Callable[[float, float, float, float], optax.GradientTransformation]
+  make: Callable[[optax.ScalarOrSchedule, float, float, float], optax.GradientTransformation]
 
   def __call__(
-    self, lr: float, b1: float = 0.9, b2: float = 0.99, eps: float | None = None
+    self, lr: optax.ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99, eps: float | None = None
   ) -> optax.GradientTransformation:
     """The transformation with these hyperparameters (``eps=None``: the default)."""
     return self.make(lr, b1, b2, self.default_eps if eps is None else eps)
 
 
-def _adam(lr: float, b1: float, b2: float, eps: float) -> optax.GradientTransformation:
+def _adam(
+  lr: optax.ScalarOrSchedule, b1: float, b2: float, eps: float
+) -> optax.GradientTransformation:
   return optax.adam(lr, b1=b1, b2=b2, eps=eps)
 
 
 def _amsgrad(variant: str) -> Optimizer:
-  def make(lr: float, b1: float, b2: float, eps: float) -> optax.GradientTransformation:
+  def make(
+    lr: optax.ScalarOrSchedule, b1: float, b2: float, eps: float
+  ) -> optax.GradientTransformation:
     return jaxopt_fix.amsgrad(lr, b1=b1, b2=b2, eps=eps, variant=variant)
 
   return Optimizer(variant=variant, default_eps=1e-8, make=make)
 
 
 def _yogi(variant: str) -> Optimizer:
-  def make(lr: float, b1: float, b2: float, eps: float) -> optax.GradientTransformation:
+  def make(
+    lr: optax.ScalarOrSchedule, b1: float, b2: float, eps: float
+  ) -> optax.GradientTransformation:
     return jaxopt_fix.yogi(lr, b1=b1, b2=b2, eps=eps, variant=variant)
 
   return Optimizer(variant=variant, default_eps=1e-3, make=make)

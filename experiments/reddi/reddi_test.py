@@ -1,11 +1,15 @@
 """Tests of :mod:`experiments.reddi`: the online problem's simulation and its command line."""
 
+import dataclasses
 import json
 import math
 import os
 import pathlib
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +18,7 @@ import optax
 import pytest
 
 from experiments.reddi import __main__ as cli
+from experiments.reddi import checkpoint
 from experiments.reddi import problems
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -228,6 +233,11 @@ def test_cli_help_documents_every_flag():
     "--dtype",
     "--out",
     "--no-progress",
+    "--resume",
+    "--seed",
+    "--seeds",
+    "--lr-schedule",
+    "--chunk-steps",
   ):
     assert flag in result.stdout
   help_text = " ".join(result.stdout.split())
@@ -237,7 +247,7 @@ def test_cli_help_documents_every_flag():
 
 @pytest.mark.parametrize(
   "args",
-  [["--problem", "stochastic"], ["--optimizers", "adam,nadam"], ["--steps", "0"]],
+  [["--seeds", "0"], ["--optimizers", "adam,nadam"], ["--steps", "0"]],
 )
 def test_cli_bad_arguments_in_a_subprocess(args):
   result = _cli(*args)
@@ -251,7 +261,12 @@ def test_cli_bad_arguments_in_a_subprocess(args):
 @pytest.mark.parametrize(
   ("args", "match"),
   [
-    (["--problem", "stochastic"], "not implemented yet"),
+    (["--seeds", "0"], "--seeds"),
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**31 - 2), "--seeds", "3"], "--seed"),
+    (["--lr-schedule", "cosine"], "--lr-schedule"),
+    (["--chunk-steps", "0"], "--chunk-steps"),
+    (["--resume"], "needs --out"),
     (["--problem", "convex"], "--problem"),
     (["--optimizers", "adam,nadam"], "unknown optimizer 'nadam'"),
     (["--optimizers", "adam,adam"], "twice"),
@@ -290,3 +305,543 @@ def test_cli_out_must_be_a_directory(capsys, tmp_path):
     cli.main(["--out", str(not_a_directory)])
   assert exit_info.value.code == 2
   assert "not a directory" in capsys.readouterr().err
+
+
+# Stochastic problem and learning-rate schedules.
+
+
+def test_stochastic_gradient_is_a_function_of_key_and_step():
+  key = jax.random.key(7)
+  draws = jax.vmap(lambda step: problems.stochastic_gradient(step, key))(jnp.arange(20_000))
+  assert set(np.unique(np.asarray(draws)).tolist()) == {-10.0, 1010.0}
+  assert 0.005 < float(jnp.mean(draws == 1010.0)) < 0.015
+  raw = jax.random.key_data(key)
+  again = jax.vmap(lambda step: problems.stochastic_gradient(step, raw))(jnp.arange(20_000))
+  np.testing.assert_array_equal(again, draws)
+
+
+def test_stochastic_runs_are_reproducible_by_seed():
+  tx = problems.OPTIMIZERS["amsgrad"](LR)
+  run = problems.run_stochastic(tx, 20200, 101, seed=3, seeds=3)
+  assert run.x.shape == run.regret.shape == run.avg_regret.shape == (200, 3)
+  assert run.state.x.shape == (3,)
+  again = problems.run_stochastic(tx, 20200, 101, seed=3, seeds=3, chunk_steps=5050)
+  np.testing.assert_array_equal(again.x, run.x)
+  np.testing.assert_array_equal(again.regret, run.regret)
+  # Each seed's trajectory is its own: the same alone as in the batch, and the seeds differ.
+  alone = problems.run_stochastic(tx, 20200, 101, seed=5, seeds=1)
+  np.testing.assert_array_equal(alone.x[:, 0], run.x[:, 2])
+  np.testing.assert_array_equal(alone.regret[:, 0], run.regret[:, 2])
+  for i, j in ((0, 1), (1, 2), (0, 2)):
+    assert not np.array_equal(run.x[:, i], run.x[:, j])
+  assert run.x_final == pytest.approx(np.mean(run.x[-1]))
+  assert run.avg_regret_final == pytest.approx(np.mean(run.regret[-1] / 20200))
+
+
+def test_stochastic_adam_drifts_to_plus_one_and_amsgrad_does_not():
+  # The paper's Figure 1 (right), here at 2e5 steps and 4 seeds.
+  runs = {
+    name: problems.run_stochastic(problems.OPTIMIZERS[name](LR), 200_000, 1000, seeds=4)
+    for name in ("adam", "amsgrad")
+  }
+  assert np.all(runs["adam"].x[-1] > 0.5)
+  assert runs["amsgrad"].x_final < 0
+
+
+@pytest.mark.parametrize(("seed", "seeds"), [(-1, 1), (0, 0), (2**31 - 1, 2)])
+def test_stochastic_rejects_bad_seeds(seed, seeds):
+  with pytest.raises(ValueError, match="seed"):
+    problems.run_stochastic(optax.sgd(LR), 100, 10, seed=seed, seeds=seeds)
+
+
+def test_sqrt_learning_rate_schedule():
+  schedule = problems.learning_rate(0.5, "sqrt")
+  assert callable(schedule)
+  for count in range(5):
+    assert float(schedule(count)) == pytest.approx(0.5 / math.sqrt(count + 1), rel=1e-6)
+  assert problems.learning_rate(0.5, "constant") == 0.5
+  with pytest.raises(ValueError, match="schedule"):
+    problems.learning_rate(0.5, "cosine")
+  # SGD from 0, paper indexing: x_1 = clip(-alpha g_1), x_2 = x_1 - alpha / sqrt(2) g_2, ...
+  run = problems.run_online(optax.sgd(schedule), 4, 1, indexing="paper")
+  x, expected = 0.0, []
+  for t, g in enumerate(_gradients(4, "paper"), start=1):
+    x = min(max(x - 0.5 / math.sqrt(t) * g, -1.0), 1.0)
+    expected.append(x)
+  np.testing.assert_allclose(run.x, expected, rtol=1e-6)
+
+
+# Checkpoints and resume.
+
+
+class _Stop(Exception):
+  pass
+
+
+def _stop_after(chunks: int, saved: list):
+  """An ``on_chunk`` that keeps a copy of each snapshot and stops the run after ``chunks``."""
+
+  def on_chunk(snapshot: problems.Snapshot) -> None:
+    saved.append(
+      dataclasses.replace(
+        snapshot,
+        x=snapshot.x.copy(),
+        total=snapshot.total.copy(),
+        compensation=snapshot.compensation.copy(),
+      )
+    )
+    if len(saved) == chunks:
+      raise _Stop
+
+  return on_chunk
+
+
+def _assert_same_run(a: problems.OnlineRun, b: problems.OnlineRun) -> None:
+  np.testing.assert_array_equal(a.t, b.t)
+  np.testing.assert_array_equal(a.x, b.x)
+  np.testing.assert_array_equal(a.regret, b.regret)
+  for leaf_a, leaf_b in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state), strict=True):
+    np.testing.assert_array_equal(leaf_a, leaf_b)
+
+
+@pytest.mark.parametrize(
+  ("problem", "stop_after"), [("online", 1), ("online", 3), ("stochastic", 2)]
+)
+def test_resume_is_bit_identical(tmp_path, problem, stop_after):
+  tx = problems.OPTIMIZERS["amsgrad"](LR)
+
+  def run(**kwargs):
+    if problem == "online":
+      return problems.run_online(tx, 20200, 101, chunk_steps=5050, **kwargs)
+    return problems.run_stochastic(tx, 20200, 101, seed=5, seeds=2, chunk_steps=5050, **kwargs)
+
+  whole = run()
+  saved = []
+  with pytest.raises(_Stop):
+    run(on_chunk=_stop_after(stop_after, saved))
+  assert saved[-1].records_done == 50 * stop_after
+  assert np.all(np.isnan(saved[-1].x[50 * stop_after :]))
+  # Through a checkpoint file, as the command line does.
+  path = tmp_path / "amsgrad.npz"
+  config = {"problem": problem}
+  checkpoint.save(path, saved[-1], config)
+  template = problems.initial_snapshot(
+    tx, 20200, 101, seed=None if problem == "online" else 5, seeds=2
+  )
+  loaded = checkpoint.load(path, template, config)
+  assert loaded.records_done == saved[-1].records_done
+  assert loaded.run_seconds == saved[-1].run_seconds
+  resumed_chunks = []
+  resumed = run(resume_from=loaded, on_chunk=resumed_chunks.append)
+  assert len(resumed_chunks) == 4 - stop_after
+  _assert_same_run(resumed, whole)
+  assert resumed.run_seconds >= saved[-1].run_seconds
+  # Resuming a finished run runs nothing and gives the same result.
+  finished = run(resume_from=resumed_chunks[-1])
+  _assert_same_run(finished, whole)
+
+
+def test_resume_from_a_snapshot_of_another_run_raises():
+  adam, amsgrad = problems.OPTIMIZERS["adam"](LR), problems.OPTIMIZERS["amsgrad"](LR)
+  saved = []
+  with pytest.raises(_Stop):
+    problems.run_online(adam, 2020, 101, chunk_steps=505, on_chunk=_stop_after(1, saved))
+  with pytest.raises(ValueError, match="do not match"):
+    problems.run_online(amsgrad, 2020, 101, chunk_steps=505, resume_from=saved[0])
+  with pytest.raises(ValueError, match="do not match"):
+    problems.run_online(adam, 4040, 101, resume_from=saved[0])
+  with pytest.raises(ValueError, match="step count"):
+    problems.run_online(adam, 2020, 101, resume_from=dataclasses.replace(saved[0], records_done=4))
+  with pytest.raises(ValueError, match="do not match"):
+    problems.run_stochastic(adam, 2020, 101, resume_from=saved[0])
+
+
+@pytest.fixture(scope="module")
+def _checkpoint_bytes(tmp_path_factory) -> bytes:
+  """The checkpoint of a finished 2020-step Adam run (computed once)."""
+  path = tmp_path_factory.mktemp("checkpoint") / "adam.npz"
+  problems.run_online(
+    problems.OPTIMIZERS["adam"](LR),
+    2020,
+    101,
+    chunk_steps=505,
+    on_chunk=lambda s: checkpoint.save(path, s, _CHECKPOINT_CONFIG),
+  )
+  return path.read_bytes()
+
+
+_CHECKPOINT_CONFIG = {"problem": "online", "steps": 2020, "lr": LR}
+
+
+@pytest.fixture
+def _saved_checkpoint(tmp_path, _checkpoint_bytes) -> tuple[pathlib.Path, problems.Snapshot, dict]:
+  path = tmp_path / "adam.npz"
+  path.write_bytes(_checkpoint_bytes)
+  return (
+    path,
+    problems.initial_snapshot(problems.OPTIMIZERS["adam"](LR), 2020, 101),
+    dict(_CHECKPOINT_CONFIG),
+  )
+
+
+def test_checkpoint_is_replaced_atomically(tmp_path, _saved_checkpoint):
+  path, template, config = _saved_checkpoint
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["adam.npz"]  # No temporary left.
+  assert checkpoint.load(path, template, config).records_done == 20
+
+  class Interrupt(BaseException):
+    pass
+
+  def interrupted_write(*args, **kwargs):
+    raise Interrupt
+
+  original = np.savez
+  np.savez = interrupted_write
+  try:
+    with pytest.raises(Interrupt):
+      checkpoint.save(path, dataclasses.replace(template, records_done=0), config)
+  finally:
+    np.savez = original
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["adam.npz"]
+  assert checkpoint.load(path, template, config).records_done == 20
+
+
+def _rewrite(path: pathlib.Path, change) -> None:
+  """Rewrites the npz at ``path`` with ``change(arrays)`` applied (a valid zip again)."""
+  with np.load(path) as data:
+    arrays = dict(data)
+  change(arrays)
+  with path.open("wb") as file:
+    np.savez(file, **arrays)
+
+
+def _set_meta(arrays: dict, **changes) -> None:
+  meta = json.loads(str(arrays["meta"][()]))
+  meta.update(changes)
+  arrays["meta"] = np.array(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+  ("damage", "match"),
+  [
+    (lambda path: path.write_bytes(path.read_bytes()[:1000]), "unreadable"),
+    (lambda path: path.write_bytes(b""), "unreadable"),
+    (lambda path: path.write_text("not a checkpoint"), "unreadable"),
+    (
+      lambda path: path.write_bytes(
+        path.read_bytes()[:2000] + bytes([path.read_bytes()[2000] ^ 1]) + path.read_bytes()[2001:]
+      ),
+      "unreadable",
+    ),
+    (lambda path: _rewrite(path, lambda a: a["leaf_0"].fill(0.5)), "checksum"),
+    (lambda path: _rewrite(path, lambda a: a.pop("leaf_3")), "unreadable"),
+    (lambda path: _rewrite(path, lambda a: _set_meta(a, format=2)), "format"),
+    (lambda path: _rewrite(path, lambda a: _set_meta(a, records_done=7)), "step count"),
+    (lambda path: _rewrite(path, lambda a: _set_meta(a, records_done="7")), "malformed"),
+    (lambda path: _rewrite(path, lambda a: _set_meta(a, treedef="?")), "tree structure"),
+    (
+      lambda path: _rewrite(path, lambda a: a.update(leaf_0=a["leaf_0"].astype(np.float64))),
+      "leaf 0",
+    ),
+  ],
+)
+def test_damaged_checkpoint_raises(_saved_checkpoint, damage, match):
+  path, template, config = _saved_checkpoint
+  damage(path)
+  with pytest.raises(checkpoint.CheckpointError, match=match) as error:
+    checkpoint.load(path, template, config)
+  assert str(path) in str(error.value)
+
+
+def test_checkpoint_of_another_run_raises(_saved_checkpoint):
+  path, template, config = _saved_checkpoint
+  with pytest.raises(checkpoint.CheckpointError, match=r"lr is 0.01 in the checkpoint, 0.1 here"):
+    checkpoint.load(path, template, {**config, "lr": 0.1})
+  with pytest.raises(checkpoint.CheckpointError, match=r"seeds is None in the checkpoint, 2 here"):
+    checkpoint.load(path, template, {**config, "seeds": 2})
+  amsgrad = problems.initial_snapshot(problems.OPTIMIZERS["amsgrad"](LR), 2020, 101)
+  with pytest.raises(checkpoint.CheckpointError, match="tree structure"):
+    checkpoint.load(path, amsgrad, config)
+  longer = problems.initial_snapshot(problems.OPTIMIZERS["adam"](LR), 4040, 101)
+  with pytest.raises(checkpoint.CheckpointError, match="leaf"):
+    checkpoint.load(path, longer, config)
+
+
+# Command line: outputs, schedules, the stochastic problem, checkpoints and interrupts.
+
+_SMALL_RUN = [
+  "--steps",
+  "20200",
+  "--record-every",
+  "101",
+  "--chunk-steps",
+  "5050",
+  "--optimizers",
+  "adam,amsgrad",
+]
+
+
+def _results(out: pathlib.Path) -> dict:
+  results = json.loads((out / "results.json").read_text())
+  for run in results["runs"]:  # Wall times differ from run to run.
+    del run["seconds"], run["compile_seconds"]
+  return results
+
+
+def _main(capsys, *args: str) -> tuple[int, str, str]:
+  status = cli.main(list(args))
+  captured = capsys.readouterr()
+  return status, captured.out, captured.err
+
+
+def test_cli_writes_trajectory_and_figure(capsys, tmp_path):
+  out = tmp_path / "out"
+  status, stdout, _ = _main(capsys, *_SMALL_RUN, "--out", str(out))
+  assert status == 0
+  assert stdout.splitlines()[-1].startswith("wrote ")
+  lines = (out / "trajectory.csv").read_text().splitlines()
+  assert lines[0] == "t,x_adam,avg_regret_adam,x_amsgrad,avg_regret_amsgrad"
+  assert len(lines) == 1 + 200
+  table = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+  expected = problems.run_online(problems.OPTIMIZERS["amsgrad"](LR), 20200, 101)
+  np.testing.assert_array_equal(table[:, 0], expected.t)
+  np.testing.assert_array_equal(table[:, 3], expected.x)
+  np.testing.assert_array_equal(table[:, 4], expected.avg_regret)
+  figure = (out / "figure1.png").read_bytes()
+  assert figure.startswith(b"\x89PNG\r\n\x1a\n")
+  assert len(figure) > 20_000  # Two panels of lines, labels and a legend; blank is ~5 kB.
+  results = _results(out)
+  assert results["lr_schedule"] == "constant"
+  assert [run["x_final"] for run in results["runs"]][1] == expected.x_final
+
+
+def test_cli_sqrt_schedule(capsys, tmp_path):
+  out = tmp_path / "out"
+  status, stdout, _ = _main(capsys, *_SMALL_RUN, "--lr-schedule", "sqrt", "--out", str(out))
+  assert status == 0
+  assert "lr 0.01 / sqrt(t)" in stdout
+  results = _results(out)
+  assert results["lr_schedule"] == "sqrt"
+  tx = problems.OPTIMIZERS["amsgrad"](problems.learning_rate(LR, "sqrt"))
+  expected = problems.run_online(tx, 20200, 101)
+  assert results["runs"][1]["x_final"] == expected.x_final
+  constant = problems.run_online(problems.OPTIMIZERS["amsgrad"](LR), 20200, 101)
+  assert expected.x_final != constant.x_final
+
+
+def test_cli_stochastic(capsys, tmp_path):
+  args = ["--problem", "stochastic", "--seeds", "3", "--seed", "11", *_SMALL_RUN]
+  status, stdout, _ = _main(capsys, *args, "--out", str(tmp_path / "a"))
+  assert status == 0
+  assert "stochastic problem" in stdout and "seeds 11..13" in stdout
+  results = _results(tmp_path / "a")
+  assert (results["problem"], results["seed"], results["seeds"], results["indexing"]) == (
+    "stochastic",
+    11,
+    3,
+    None,
+  )
+  expected = problems.run_stochastic(problems.OPTIMIZERS["amsgrad"](LR), 20200, 101, 11, 3)
+  amsgrad = results["runs"][1]
+  assert amsgrad["x_final_per_seed"] == expected.x[-1].tolist()
+  assert amsgrad["x_final"] == expected.x_final == pytest.approx(np.mean(expected.x[-1]))
+  header = (tmp_path / "a" / "trajectory.csv").read_text().splitlines()[0]
+  assert header == (
+    "t,x_mean_adam,x_std_adam,avg_regret_mean_adam,"
+    "x_mean_amsgrad,x_std_amsgrad,avg_regret_mean_amsgrad"
+  )
+  assert (tmp_path / "a" / "figure1.png").stat().st_size > 20_000
+  # Another first seed: the runs of seeds 12 and 13 are the same, those of 14 new.
+  other = ["--optimizers", "amsgrad", "--seed", "12", "--out", str(tmp_path / "b")]
+  assert _main(capsys, *args, *other)[0] == 0
+  per_seed = _results(tmp_path / "b")["runs"][0]["x_final_per_seed"]
+  assert per_seed[:2] == amsgrad["x_final_per_seed"][1:]
+  assert per_seed[2] not in amsgrad["x_final_per_seed"]
+
+
+def _interrupt_on_save(monkeypatch, when: str, at: int) -> None:
+  """Makes the ``at``-th checkpoint save raise KeyboardInterrupt, during or after the write."""
+  real_save, real_savez, calls = checkpoint.save, np.savez, []
+
+  def save(*args, **kwargs):
+    calls.append(None)
+    if len(calls) == at and when == "during":
+      monkeypatch.setattr(np, "savez", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+      real_save(*args, **kwargs)
+    finally:
+      monkeypatch.setattr(np, "savez", real_savez)
+    if len(calls) == at:
+      raise KeyboardInterrupt
+
+  monkeypatch.setattr(checkpoint, "save", save)
+
+
+@pytest.mark.parametrize(("problem", "when"), [("online", "after"), ("stochastic", "during")])
+def test_cli_interrupt_then_resume_is_bit_identical(capsys, monkeypatch, tmp_path, problem, when):
+  args = ["--problem", problem, "--seeds", "2", *_SMALL_RUN]
+  assert _main(capsys, *args, "--out", str(tmp_path / "whole"))[0] == 0
+
+  out = tmp_path / "interrupted"
+  with monkeypatch.context() as patch:
+    _interrupt_on_save(patch, when, at=6)  # Adam's 4 chunks, then Amsgrad's second.
+    status, stdout, stderr = _main(capsys, *args, "--out", str(out))
+  assert status == cli.INTERRUPTED
+  assert stdout == ""
+  assert len(stderr.splitlines()) == 1, stderr
+  assert stderr.startswith(f"{cli.PROG}: interrupted;") and "--resume" in stderr
+  saved = {p.name for p in (out / "checkpoints").iterdir()}
+  assert saved == {"run.json", "adam.npz", "amsgrad.npz"}  # No temporary file left.
+  meta = json.loads(str(np.load(out / "checkpoints" / "amsgrad.npz")["meta"][()]))
+  assert meta["records_done"] == (100 if when == "after" else 50)
+  assert not (out / "results.json").exists()
+
+  # Without --resume the checkpoints are not overwritten.
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main([*args, "--out", str(out)])
+  assert exit_info.value.code == 2
+  assert "--resume" in capsys.readouterr().err
+
+  status, stdout, _ = _main(capsys, *args, "--out", str(out), "--resume")
+  assert status == 0, stdout
+  assert _results(out) == _results(tmp_path / "whole")
+  for name in ("trajectory.csv",):
+    assert (out / name).read_text() == (tmp_path / "whole" / name).read_text()
+  if problem == "online":  # Resuming a finished run recomputes nothing, writes the same.
+    assert _main(capsys, *args, "--out", str(out), "--resume")[0] == 0
+    assert _results(out) == _results(tmp_path / "whole")
+
+
+@pytest.fixture(scope="module")
+def _finished_run(tmp_path_factory) -> pathlib.Path:
+  """The output directory of a finished ``_SMALL_RUN`` (computed once; copy it to change it)."""
+  out = tmp_path_factory.mktemp("finished") / "out"
+  assert cli.main([*_SMALL_RUN, "--out", str(out), "--no-progress"]) == 0
+  return out
+
+
+def _checkpointed_run(finished: pathlib.Path, out: pathlib.Path) -> None:
+  shutil.copytree(finished, out)
+
+
+@pytest.mark.parametrize(
+  ("change", "match"),
+  [
+    (lambda out: (out / "checkpoints" / "amsgrad.npz").write_bytes(b"garbage"), "unreadable"),
+    (
+      lambda out: (out / "checkpoints" / "adam.npz").replace(out / "checkpoints" / "amsgrad.npz"),
+      "optimizer is 'adam' in the checkpoint, 'amsgrad' here",
+    ),
+    (lambda out: (out / "checkpoints" / "run.json").write_text("{"), "unreadable"),
+  ],
+)
+def test_cli_bad_checkpoint_exits_2(capsys, tmp_path, _finished_run, change, match):
+  out = tmp_path / "out"
+  _checkpointed_run(_finished_run, out)
+  change(out)
+  status, _, stderr = _main(capsys, *_SMALL_RUN, "--out", str(out), "--resume")
+  assert status == 2
+  assert len(stderr.splitlines()) == 1, stderr
+  assert stderr.startswith(f"{cli.PROG}: error: ") and match in stderr
+
+
+def test_cli_resume_with_other_arguments_exits_2(capsys, tmp_path, _finished_run):
+  out = tmp_path / "out"
+  _checkpointed_run(_finished_run, out)
+  for args, match in [
+    (["--lr", "0.1"], "lr is 0.01 in the checkpoint, 0.1 here"),
+    (["--optimizers", "adam"], "optimizers is"),
+    (["--chunk-steps", "10100"], "chunk_steps is 5050"),
+  ]:
+    status, _, stderr = _main(capsys, *_SMALL_RUN, *args, "--out", str(out), "--resume")
+    assert status == 2
+    assert len(stderr.splitlines()) == 1 and match in stderr, stderr
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main([*_SMALL_RUN, "--out", str(tmp_path / "empty"), "--resume"])
+  assert exit_info.value.code == 2
+  assert "no checkpointed run" in capsys.readouterr().err
+
+
+def test_cli_damaged_checkpoint_in_a_subprocess(tmp_path, _finished_run):
+  out = tmp_path / "out"
+  _checkpointed_run(_finished_run, out)
+  path = out / "checkpoints" / "amsgrad.npz"
+  path.write_bytes(path.read_bytes()[:-100])
+  result = _cli(*_SMALL_RUN, "--out", str(out), "--resume")
+  assert result.returncode == 2
+  assert "Traceback" not in result.stderr
+  assert len(result.stderr.splitlines()) == 1, result.stderr
+  assert result.stderr.startswith(f"{cli.PROG}: error: checkpoint {path}: ")
+
+
+def test_cli_ctrl_c_in_a_subprocess(tmp_path):
+  """A real SIGINT while a long run is checkpointing: status 130, one line, a valid checkpoint."""
+  out = tmp_path / "out"
+  env = dict(os.environ)
+  env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+  args = ["--steps", "2000000000", "--record-every", "1000000", "--chunk-steps", "1000000"]
+  process = subprocess.Popen(
+    [sys.executable, "-m", "experiments.reddi", *args, "--optimizers", "adam", "--out", str(out)],
+    cwd=REPO,
+    env=env,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
+  try:
+    path = out / "checkpoints" / "adam.npz"
+    deadline = time.monotonic() + 240  # A hang guard, not a speed requirement.
+    while not path.exists() and process.poll() is None and time.monotonic() < deadline:
+      time.sleep(0.05)
+    assert path.exists(), process.poll()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=240)
+  finally:
+    if process.poll() is None:
+      process.kill()
+      process.communicate()
+  assert process.returncode == cli.INTERRUPTED, stderr
+  assert stdout == ""
+  assert len(stderr.splitlines()) == 1, stderr
+  assert stderr.startswith(f"{cli.PROG}: interrupted;")
+  assert {p.name for p in path.parent.iterdir()} == {"run.json", "adam.npz"}
+  config = json.loads((path.parent / "run.json").read_text())
+  tx = problems.OPTIMIZERS["adam"](LR)
+  template = problems.initial_snapshot(tx, 2_000_000_000, 1_000_000)
+  snapshot = checkpoint.load(path, template, {**config, "optimizer": "adam", "variant": "optax"})
+  assert 0 < snapshot.records_done < 2000
+  assert int(snapshot.state.step) == snapshot.records_done * 1_000_000
+
+
+def test_cli_progress_bar_only_for_runs_of_several_chunks(monkeypatch):
+  import tqdm
+
+  monkeypatch.setattr(tqdm, "tqdm", lambda **kwargs: kwargs)
+  parse = cli._parser().parse_args
+  assert cli._progress_bar(parse(["--steps", "1000", "--chunk-steps", "1000"]), "adam", 0) is None
+  assert cli._progress_bar(parse(["--no-progress", "--steps", "3000"]), "adam", 0) is None
+  several = parse(["--steps", "3000", "--chunk-steps", "1000"])
+  assert cli._progress_bar(several, "adam", 3000) is None  # A finished run, resumed.
+  bar = cli._progress_bar(several, "adam", 1000)
+  assert isinstance(bar, dict)
+  assert {key: bar[key] for key in ("total", "initial", "desc", "unit")} == {
+    "total": 3000,
+    "initial": 1000,
+    "desc": "adam",
+    "unit": "step",
+  }
+  assert bar["disable"] is None  # Shown on a terminal only.
+
+
+def test_cli_checkpoint_write_error_exits_1(capsys, monkeypatch, tmp_path):
+  def save(path, *args, **kwargs):
+    raise OSError(28, "No space left on device", str(path))
+
+  monkeypatch.setattr(checkpoint, "save", save)
+  status, stdout, stderr = _main(capsys, *_SMALL_RUN, "--out", str(tmp_path / "out"))
+  assert status == 1
+  assert stdout == ""
+  assert stderr == (
+    f"{cli.PROG}: error: cannot write {tmp_path / 'out' / 'checkpoints' / 'adam.npz'}:"
+    " No space left on device\n"
+  )

@@ -1,0 +1,449 @@
+r"""A (β1, β2) phase diagram of Adam-type optimizers on Reddi et al.'s online problem.
+
+Every configuration of the grid runs the online problem of
+:mod:`experiments.reddi.problems` (:math:`f_t(x) = 1010x` every 101st step,
+:math:`-10x` otherwise, on :math:`[-1, 1]`, from :math:`x_0 = 0`) with the same
+learning rate and eps. All configurations of all optimizers advance together in
+ONE jit-compiled ``lax.scan`` over the steps: the hyperparameters β1 and β2 are
+traced arrays of shape ``(n_configs,)``, each optimizer's transformation is
+built inside a ``jax.vmap`` over them, and its state (iterate, moments, step
+count, regret accumulators) has a leading config axis. That axis is sharded over
+all local devices (a one-dimensional :class:`jax.sharding.Mesh` named
+``"config"``), so the same code spreads over the GPUs of a multi-GPU host; the
+config count is padded to a multiple of the device count (times
+:data:`SHARD_MULTIPLE`).
+
+The regret is accumulated exactly as in :func:`experiments.reddi.problems.run_online`
+(a double-word sum per record interval, the intervals combined in float64 on the
+host), so a configuration of the sweep reproduces the single run with the same
+β values (rounded to float32, the dtype of the traced hyperparameters).
+
+The grid (:func:`beta_grid`) is linear in β1 on [0, 0.99] and linear in
+:math:`\log(1 - \beta_2)` for β2 in [0.5, 0.9999], so that 0.9, 0.99, 0.999 and
+0.9999 are equally spaced.
+
+Example:
+  >>> from experiments.beta_sweep import sweep
+  >>> b1, b2 = sweep.beta_grid(3)
+  >>> b1.tolist(), [round(b, 6) for b in b2.tolist()]
+  ([0.0, 0.495, 0.99], [0.5, 0.992929, 0.9999])
+  >>> result = sweep.run_sweep(["adam", "amsgrad"], [0.9, 0.9], [0.99, 0.9999], steps=100_000)
+  >>> for name in result.names:
+  ...   x, r = result.x_final[name], result.avg_regret_final[name]
+  ...   print(f"{name}: x_T = {x[0]:+.4f}, {x[1]:+.4f}; R_T/T = {r[0]:.3f}, {r[1]:.3f}")
+  adam: x_T = +0.9572, -0.7165; R_T/T = 0.513, 0.487
+  amsgrad: x_T = -0.7995, -0.9159; R_T/T = 0.395, 0.475
+  >>> result.t[:3], result.x["adam"].shape
+  (array([10000, 20000, 30000]), (10, 2))
+
+At β = (0.9, 0.99) these are the values of the single runs in
+:mod:`experiments.reddi.problems`; raising β2 to 0.9999 rescues Adam.
+"""
+
+from collections.abc import Callable
+from collections.abc import Sequence
+import dataclasses
+import functools
+import math
+import time
+from typing import Any
+from typing import cast
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments.reddi import problems
+
+CONFIG_AXIS = "config"
+"""The name of the mesh axis the configurations are sharded over."""
+B1_RANGE = (0.0, 0.99)
+B2_RANGE = (0.5, 0.9999)
+DEFAULT_OPTIMIZERS = ("adam", "amsgrad")
+OPTIMIZERS = problems.OPTIMIZERS
+"""The optimizers that can be swept (any of :data:`experiments.reddi.problems.OPTIMIZERS`)."""
+DTYPE = jnp.float32
+"""The dtype of the simulation and of the traced β values."""
+SHARD_MULTIPLE = 16
+"""Each device's share of the configurations is padded to a multiple of this.
+
+XLA:CPU compiles the elementwise step into SIMD loops (up to 16 float32 lanes)
+followed by a scalar remainder loop, and the two can round differently (for
+AMSGrad's bias corrections, by an ulp). Without this padding a configuration's
+trajectory could depend on its position in its shard, hence on the number of
+devices; with it, observed results are bitwise identical on 1 and 4 devices.
+"""
+
+Maker = Callable[[jax.Array, jax.Array], optax.GradientTransformation]
+
+
+def beta_grid(
+  n: int,
+  b1_range: tuple[float, float] = B1_RANGE,
+  b2_range: tuple[float, float] = B2_RANGE,
+) -> tuple[np.ndarray, np.ndarray]:
+  r"""The axes of the grid: β1 linear, β2 linear in :math:`\log(1 - \beta_2)`.
+
+  Args:
+    n: The number of values on each axis, >= 1 (1 gives the lower ends).
+    b1_range: The first and last β1, in [0, 1).
+    b2_range: The first and last β2, in [0, 1).
+
+  Returns:
+    ``(b1, b2)``, two float64 arrays of shape ``(n,)``, increasing if the
+    ranges are.
+
+  Raises:
+    ValueError: if ``n < 1`` or a β is outside [0, 1).
+  """
+  if n < 1:
+    raise ValueError(f"n must be >= 1, got {n}.")
+  for beta in (*b1_range, *b2_range):
+    if not 0 <= beta < 1:
+      raise ValueError(f"every beta must be in [0, 1), got {beta}.")
+  b1 = np.linspace(b1_range[0], b1_range[1], n)
+  b2 = 1 - np.geomspace(1 - b2_range[0], 1 - b2_range[1], n)
+  # Hit the ends exactly (geomspace's 1 - (1 - b) can be off by an ulp).
+  b2[0] = b2_range[0]
+  b2[-1] = b2_range[1]
+  return b1, b2
+
+
+def config_mesh(devices: Sequence[Any] | None = None) -> jax.sharding.Mesh:
+  """A one-dimensional mesh named :data:`CONFIG_AXIS` over ``devices`` (default: all)."""
+  devices = jax.devices() if devices is None else list(devices)
+  return jax.sharding.Mesh(np.asarray(devices), (CONFIG_AXIS,))
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+  """The trajectories of every configuration, at the record points.
+
+  Attributes:
+    names: The optimizers, in order.
+    b1: float64 array ``(n_configs,)``: the β1 of each configuration as
+      simulated (the requested value rounded to float32).
+    b2: Likewise for β2.
+    t: int64 array ``(n_records,)``: the number of steps at each record point.
+    x: Per optimizer, a float64 array ``(n_records, n_configs)``: the iterate.
+    regret: Per optimizer, a float64 array ``(n_records, n_configs)``: the
+      regret :math:`R_t`.
+    num_devices: The number of devices the configurations were sharded over.
+    compile_seconds: Wall time spent tracing and compiling.
+    run_seconds: Wall time of the simulation proper, compilation excluded.
+  """
+
+  names: tuple[str, ...]
+  b1: np.ndarray
+  b2: np.ndarray
+  t: np.ndarray
+  x: dict[str, np.ndarray]
+  regret: dict[str, np.ndarray]
+  num_devices: int
+  compile_seconds: float
+  run_seconds: float
+
+  @property
+  def x_final(self) -> dict[str, np.ndarray]:
+    """Per optimizer, the last iterate :math:`x_T` of each configuration."""
+    return {name: x[-1] for name, x in self.x.items()}
+
+  @property
+  def avg_regret_final(self) -> dict[str, np.ndarray]:
+    """Per optimizer, the average regret :math:`R_T / T` of each configuration."""
+    return {name: regret[-1] / self.t[-1] for name, regret in self.regret.items()}
+
+
+def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Knuth's TwoSum, as in :mod:`experiments.reddi.problems`."""
+  s = a + b
+  b_virtual = s - a
+  return s, (a - (s - b_virtual)) + (b - b_virtual)
+
+
+def _maker(name: str, lr: float, eps: float | None) -> Maker:
+  """``(b1, b2) -> transformation`` for one optimizer; b1 and b2 may be traced."""
+  optimizer = OPTIMIZERS[name]
+  eps = optimizer.default_eps if eps is None else eps
+
+  def make(b1: jax.Array, b2: jax.Array) -> optax.GradientTransformation:
+    # The factories are annotated with floats but accept arrays and tracers.
+    return optimizer.make(lr, cast(float, b1), cast(float, b2), eps)
+
+  return make
+
+
+def _init_one(make: Maker, b1: jax.Array, b2: jax.Array) -> tuple[jax.Array, optax.OptState]:
+  x = jnp.zeros((), DTYPE)
+  return x, make(b1, b2).init(x)
+
+
+def _update_one(
+  make: Maker, b1: jax.Array, b2: jax.Array, x: jax.Array, opt_state: optax.OptState, g: jax.Array
+) -> tuple[jax.Array, optax.OptState]:
+  """One step of one configuration, exactly as in ``run_online``."""
+  updates, opt_state = make(b1, b2).update(g, opt_state, x)
+  x = jnp.clip(cast(jax.Array, optax.apply_updates(x, updates)), problems.X_MIN, problems.X_MAX)
+  return x, opt_state
+
+
+def _make_simulation(
+  makers: Sequence[Maker], indexing: str, record_every: int, full_records: int, remainder: int
+) -> Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array, jax.Array]]:
+  """``(b1, b2) -> (x, total, compensation)``, each ``(n_optimizers, n_records, n_configs)``.
+
+  ``total + compensation`` is the regret of each record interval as a double
+  word, as in ``run_online``; the intervals are ``full_records`` intervals of
+  ``record_every`` steps and, if ``remainder`` is positive, a last one of
+  ``remainder`` steps.
+  """
+
+  def simulate(b1: jax.Array, b2: jax.Array):
+    def one_step(carry, _):
+      step, states = carry
+      g = problems.online_gradient(step, indexing, DTYPE)  # The same for every configuration.
+      new_states = []
+      for make, (x, opt_state, total, compensation) in zip(makers, states, strict=True):
+        term = g * (x - problems.X_STAR)  # f_s(x_s) - f_s(x*), with x_s before the update.
+        total, error = _two_sum(total, term)
+        total, compensation = _two_sum(total, compensation + error)
+        x, opt_state = jax.vmap(functools.partial(_update_one, make), in_axes=(0, 0, 0, 0, None))(
+          b1, b2, x, opt_state, g
+        )
+        new_states.append((x, opt_state, total, compensation))
+      return (step + 1, tuple(new_states)), None
+
+    def one_record(carry, _, length):
+      step, states = carry
+      zero = jnp.zeros_like(b1, DTYPE)
+      carry = (step, tuple((x, opt_state, zero, zero) for x, opt_state in states))
+      (step, states), _ = jax.lax.scan(one_step, carry, length=length)
+      out = tuple(
+        jnp.stack(column) for column in zip(*((x, t, c) for x, _, t, c in states), strict=True)
+      )
+      return (step, tuple((x, opt_state) for x, opt_state, _, _ in states)), out
+
+    states = tuple(jax.vmap(functools.partial(_init_one, make))(b1, b2) for make in makers)
+    carry = (jnp.zeros((), jnp.int32), states)
+    outs = []
+    if full_records:
+      carry, out = jax.lax.scan(
+        functools.partial(one_record, length=record_every), carry, length=full_records
+      )
+      outs.append(out)
+    if remainder:
+      carry, out = one_record(carry, None, remainder)
+      outs.append(tuple(o[None] for o in out))
+    # (n_records, n_optimizers, n_configs) -> (n_optimizers, n_records, n_configs).
+    x, total, compensation = (
+      jnp.swapaxes(jnp.concatenate(parts), 0, 1) for parts in zip(*outs, strict=True)
+    )
+    return x, total, compensation
+
+  return simulate
+
+
+def _pad(values: np.ndarray, multiple: int) -> np.ndarray:
+  """``values`` padded with copies of its last element to a length divisible by ``multiple``."""
+  padding = -len(values) % multiple
+  return np.concatenate([values, np.repeat(values[-1:], padding)])
+
+
+def run_sweep(
+  names: Sequence[str],
+  b1: Any,
+  b2: Any,
+  steps: int,
+  *,
+  lr: float = 1e-2,
+  eps: float | None = None,
+  indexing: str = "zero",
+  record_every: int = 10_000,
+  devices: Sequence[Any] | None = None,
+) -> SweepResult:
+  """Runs every optimizer at every ``(b1[i], b2[i])`` on the online problem, in one scan.
+
+  Args:
+    names: Optimizer names, from :data:`OPTIMIZERS` (e.g. ``"adam"``,
+      ``"amsgrad"``), at least one, no repeats.
+    b1: The β1 of each configuration, a sequence of floats in [0, 1) (flatten
+      a grid first, e.g. with ``np.meshgrid``).
+    b2: The β2 of each configuration, of the same length.
+    steps: The number of steps T, in [1, 2**31 - 1].
+    lr: The constant learning rate, >= 0.
+    eps: The optimizers' eps, >= 0; ``None`` for each optimizer's default.
+    indexing: ``"zero"`` or ``"paper"``, see
+      :func:`experiments.reddi.problems.online_gradient`.
+    record_every: Record ``x_t`` and ``R_t`` every this many steps (and after
+      the last step). Memory is O(n_configs * steps / record_every).
+    devices: The devices (:class:`jax.Device`) to shard the configurations
+      over (default: all of :func:`jax.devices`).
+
+  Returns:
+    The :class:`SweepResult`.
+
+  Raises:
+    ValueError: if an argument is out of range.
+  """
+  names = tuple(names)
+  if not names or len(set(names)) != len(names):
+    raise ValueError(f"names must be non-empty and distinct, got {names}.")
+  for name in names:
+    if name not in OPTIMIZERS:
+      raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}.")
+  b1_32 = np.asarray(b1, DTYPE)
+  b2_32 = np.asarray(b2, DTYPE)
+  if b1_32.ndim != 1 or b1_32.shape != b2_32.shape or not b1_32.size:
+    raise ValueError(
+      f"b1 and b2 must be non-empty 1-D and alike, got {b1_32.shape}, {b2_32.shape}."
+    )
+  for label, beta in (("b1", b1_32), ("b2", b2_32)):
+    if not np.all((beta >= 0) & (beta < 1)):
+      raise ValueError(f"every {label} must be in [0, 1) after rounding to float32.")
+  if not 0 < steps <= problems.MAX_STEPS:
+    raise ValueError(f"steps must be in [1, {problems.MAX_STEPS}], got {steps}.")
+  if record_every <= 0:
+    raise ValueError(f"record_every must be positive, got {record_every}.")
+  if not (math.isfinite(lr) and lr >= 0):
+    raise ValueError(f"lr must be finite and >= 0, got {lr}.")
+  if eps is not None and not (math.isfinite(eps) and eps >= 0):
+    raise ValueError(f"eps must be finite and >= 0, got {eps}.")
+  if indexing not in problems.INDEXINGS:
+    raise ValueError(f"indexing must be one of {problems.INDEXINGS}, got {indexing!r}.")
+
+  mesh = config_mesh(devices)
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(CONFIG_AXIS))
+  out_sharding = jax.sharding.NamedSharding(
+    mesh, jax.sharding.PartitionSpec(None, None, CONFIG_AXIS)
+  )
+  n_configs = b1_32.size
+  multiple = mesh.size * SHARD_MULTIPLE
+  b1_dev = jax.device_put(_pad(b1_32, multiple), sharding)
+  b2_dev = jax.device_put(_pad(b2_32, multiple), sharding)
+
+  full_records, remainder = divmod(steps, record_every)
+  simulate = _make_simulation(
+    [_maker(name, lr, eps) for name in names], indexing, record_every, full_records, remainder
+  )
+  start = time.perf_counter()
+  compiled = (
+    jax.jit(simulate, in_shardings=(sharding, sharding), out_shardings=out_sharding)
+    .lower(b1_dev, b2_dev)
+    .compile()
+  )
+  compile_seconds = time.perf_counter() - start
+
+  start = time.perf_counter()
+  x, total, compensation = (np.asarray(a)[..., :n_configs] for a in compiled(b1_dev, b2_dev))
+  run_seconds = time.perf_counter() - start
+
+  intervals = total.astype(np.float64) + compensation.astype(np.float64)
+  regret = np.cumsum(intervals, axis=1)
+  t = np.arange(1, full_records + 1, dtype=np.int64) * record_every
+  if remainder:
+    t = np.append(t, steps)
+  return SweepResult(
+    names=names,
+    b1=b1_32.astype(np.float64),
+    b2=b2_32.astype(np.float64),
+    t=t,
+    x={name: x[i].astype(np.float64) for i, name in enumerate(names)},
+    regret={name: regret[i] for i, name in enumerate(names)},
+    num_devices=mesh.size,
+    compile_seconds=compile_seconds,
+    run_seconds=run_seconds,
+  )
+
+
+METRICS = {
+  "x_final": "final iterate $x_T$ (optimum $x^* = -1$)",
+  "avg_regret_final": "average regret $R_T / T$",
+}
+"""The plotted metrics (attributes of :class:`SweepResult`) and their labels."""
+_B2_TICKS = (0.5, 0.9, 0.99, 0.999, 0.9999)
+
+
+def _b2_coordinate(b2: Any) -> np.ndarray:
+  r"""The vertical plot coordinate of β2: :math:`-\log_{10}(1 - \beta_2)`."""
+  return -np.log10(1 - np.asarray(b2, np.float64))
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+  """Cell edges halfway between ``centres`` (at least two), extended by half a cell."""
+  middle = (centres[1:] + centres[:-1]) / 2
+  return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
+
+
+def plot_metric(
+  values: dict[str, np.ndarray],
+  b1: np.ndarray,
+  b2: np.ndarray,
+  path: Any,
+  *,
+  label: str,
+  title: str,
+  cmap: str,
+  vmin: float,
+  vmax: float,
+) -> None:
+  r"""Writes a heatmap per optimizer of ``values`` over the (β1, β2) grid to ``path``.
+
+  β1 is on the horizontal axis, β2 on the vertical one, spaced linearly in
+  :math:`\log(1 - \beta_2)`. Each panel shows the curve
+  :math:`\beta_1 = \sqrt{\beta_2}`, the boundary of the hypotheses of Reddi et
+  al.'s Theorems 2-4 (Adam fails on some problem whenever
+  :math:`\beta_1 < \sqrt{\beta_2}`, the side to the left of the curve).
+
+  Args:
+    values: Per optimizer (panel title), an array ``(len(b1), len(b2))``.
+    b1: The β1 axis, increasing, at least two values.
+    b2: The β2 axis, increasing, at least two values.
+    path: The image file to write (its suffix selects the format, e.g. PNG).
+    label: The colorbar's label.
+    title: The figure's title.
+    cmap: A matplotlib colormap name.
+    vmin: The value at the bottom of the color scale.
+    vmax: The value at the top of the color scale.
+  """
+  from matplotlib.figure import Figure  # Only plotting needs matplotlib.
+
+  # Half a cell beyond the outer values, but never past beta1 in [0, 1] or beta2 >= 0.
+  b1_edges = np.clip(_edges(np.asarray(b1, np.float64)), 0.0, 1.0)
+  u_edges = np.maximum(_edges(_b2_coordinate(b2)), 0.0)
+  panels = len(values)
+  fig = Figure(figsize=(1.0 + 4.6 * panels, 4.9), layout="constrained")
+  axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
+  mesh = None
+  # The curve b1 = sqrt(b2) over the plotted b2 range.
+  u_curve = np.linspace(u_edges[0], u_edges[-1], 400)
+  b1_curve = np.sqrt(1 - 10.0**-u_curve)
+  for ax, (name, value) in zip(axes, values.items(), strict=True):
+    mesh = ax.pcolormesh(
+      b1_edges, u_edges, np.asarray(value).T, cmap=cmap, vmin=vmin, vmax=vmax, rasterized=True
+    )
+    ax.plot(b1_curve, u_curve, color="black", linestyle="--", linewidth=1.6)
+    ax.set_xlim(b1_edges[0], b1_edges[-1])
+    ax.set_ylim(u_edges[0], u_edges[-1])
+    b2_label = 0.8  # Label the curve where it is well inside the default grid.
+    u_label = _b2_coordinate(b2_label)
+    if u_edges[0] <= u_label <= u_edges[-1] and b1_edges[0] <= np.sqrt(b2_label) <= b1_edges[-1]:
+      ax.annotate(
+        "$\\beta_1 = \\sqrt{\\beta_2}$\nTheorems 2-4:\n$\\beta_1 < \\sqrt{\\beta_2}$, left of it",
+        xy=(float(np.sqrt(b2_label)), float(u_label)),
+        xytext=(-8, 0),
+        textcoords="offset points",
+        ha="right",
+        va="center",
+        fontsize=10,
+        bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85, "linewidth": 0},
+      )
+    ax.set_title(name)
+    ax.set_xlabel(r"$\beta_1$")
+  axes[0].set_ylabel(r"$\beta_2$  (spaced linearly in $\log(1 - \beta_2)$)")
+  ticks = [b for b in _B2_TICKS if u_edges[0] <= _b2_coordinate(b) <= u_edges[-1]]
+  axes[0].set_yticks(_b2_coordinate(ticks), [f"{b:g}" for b in ticks])
+  if mesh is not None:
+    fig.colorbar(mesh, ax=list(axes), label=label, shrink=0.9)
+  fig.suptitle(title)
+  fig.savefig(path, dpi=120)
