@@ -66,7 +66,11 @@ def _parser() -> _Parser:
   parser.add_argument(
     "--optimizers",
     default=",".join(problems.OPTIMIZERS),
-    help=f"comma-separated optimizer names, from: {', '.join(problems.OPTIMIZERS)}",
+    help=(
+      f"comma-separated optimizer names, from: {', '.join(problems.OPTIMIZERS)}, or"
+      " torch_optim.<name> for any jaxopt_fix.torch_optim twin (torch's defaults, with"
+      " --lr and, where the twin takes them, --b1/--b2 as betas and --eps)"
+    ),
   )
   parser.add_argument("--lr", type=float, default=1e-2, help="learning rate alpha, >= 0")
   parser.add_argument(
@@ -150,11 +154,11 @@ def _parser() -> _Parser:
 
 def _optimizer_names(parser: _Parser, text: str) -> list[str]:
   names = [name.strip() for name in text.split(",")]
+  known = [*problems.OPTIMIZERS, *problems.torch_optim_names()]
   for name in names:
-    if name not in problems.OPTIMIZERS:
+    if name not in known:
       parser.error(
-        f"argument --optimizers: unknown optimizer {name!r}; choose from"
-        f" {', '.join(problems.OPTIMIZERS)}"
+        f"argument --optimizers: unknown optimizer {name!r}; choose from {', '.join(known)}"
       )
   if len(set(names)) != len(names):
     parser.error(f"argument --optimizers: {text!r} names an optimizer twice")
@@ -246,7 +250,7 @@ def _run_one(
   args: argparse.Namespace, name: str, config: dict[str, Any], directory: pathlib.Path | None
 ) -> problems.OnlineRun:
   """Runs one optimizer, from its checkpoint under ``--resume``, saving one after each chunk."""
-  optimizer = problems.OPTIMIZERS[name]
+  optimizer = problems.get_optimizer(name)
   eps = getattr(args, "eps", None)
   tx = optimizer(problems.learning_rate(args.lr, args.lr_schedule), args.b1, args.b2, eps)
   dtype = jnp.dtype(args.dtype)
@@ -283,7 +287,7 @@ def _run_one(
 
 
 def _summary(args: argparse.Namespace, name: str, run: problems.OnlineRun) -> dict[str, Any]:
-  optimizer = problems.OPTIMIZERS[name]
+  optimizer = problems.get_optimizer(name)
   eps = getattr(args, "eps", None)
   summary: dict[str, Any] = {
     "optimizer": name,
@@ -301,13 +305,15 @@ def _summary(args: argparse.Namespace, name: str, run: problems.OnlineRun) -> di
 
 
 def _table(runs: Sequence[dict[str, object]]) -> str:
+  width = max(14, *(len(str(run["optimizer"])) for run in runs))
   header = (
-    f"{'optimizer':<14} {'variant':<16} {'x_T':>9} {'R_T/T':>9} {'seconds':>8} {'compile_s':>9}"
+    f"{'optimizer':<{width}} {'variant':<16} {'x_T':>9} {'R_T/T':>9} {'seconds':>8}"
+    f" {'compile_s':>9}"
   )
   lines = [header]
   for run in runs:
     lines.append(
-      f"{run['optimizer']:<14} {run['variant']:<16} {run['x_final']:>+9.5f}"
+      f"{run['optimizer']:<{width}} {run['variant']:<16} {run['x_final']:>+9.5f}"
       f" {run['avg_regret_final']:>9.5f} {run['seconds']:>8.2f} {run['compile_seconds']:>9.2f}"
     )
   return "\n".join(lines)

@@ -54,6 +54,7 @@ Example:
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
+import inspect
 import time
 from typing import Any
 from typing import NamedTuple
@@ -65,6 +66,7 @@ import numpy as np
 import optax
 
 import jaxopt_fix
+from jaxopt_fix import torch_optim
 
 PERIOD = 101
 """Every ``PERIOD``-th loss has the large gradient."""
@@ -711,3 +713,49 @@ OPTIMIZERS: Mapping[str, Optimizer] = {
   "yogi_paper": _yogi("paper"),
 }
 """The optimizers of the experiments, by name; each is called as ``(lr, b1, b2, eps)``."""
+
+TORCH_OPTIM_PREFIX = "torch_optim."
+"""Names ``torch_optim.<twin>`` run any :mod:`jaxopt_fix.torch_optim` twin."""
+
+
+def torch_optim_names() -> list[str]:
+  """``torch_optim.<twin>`` for every optimizer twin (not the interop helpers)."""
+  twins = []
+  for name in torch_optim.__all__:
+    factory = getattr(torch_optim, name)
+    if inspect.isfunction(factory) and "lr" in inspect.signature(factory).parameters:
+      twins.append(TORCH_OPTIM_PREFIX + name)
+  return twins
+
+
+def _torch_optim(name: str) -> Optimizer:
+  """A twin as an :class:`Optimizer`: ``lr``, and ``betas``/``eps`` where the twin takes them."""
+  factory = getattr(torch_optim, name)
+  params = inspect.signature(factory).parameters
+  eps_default = params["eps"].default if "eps" in params else None
+  takes_eps = isinstance(eps_default, float)
+
+  def make(
+    lr: optax.ScalarOrSchedule, b1: float, b2: float, eps: float
+  ) -> optax.GradientTransformation:
+    kwargs: dict[str, Any] = {"lr": lr}
+    if "betas" in params:
+      kwargs["betas"] = (b1, b2)
+    if takes_eps:
+      kwargs["eps"] = eps
+    return factory(**kwargs)
+
+  return Optimizer(variant="torch", default_eps=eps_default if takes_eps else 0.0, make=make)
+
+
+def get_optimizer(name: str) -> Optimizer:
+  """The optimizer called ``name``: a key of :data:`OPTIMIZERS` or ``torch_optim.<twin>``.
+
+  Raises:
+    KeyError: for any other name.
+  """
+  if name in OPTIMIZERS:
+    return OPTIMIZERS[name]
+  if name in torch_optim_names():
+    return _torch_optim(name.removeprefix(TORCH_OPTIM_PREFIX))
+  raise KeyError(name)

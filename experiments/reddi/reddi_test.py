@@ -845,3 +845,14 @@ def test_cli_checkpoint_write_error_exits_1(capsys, monkeypatch, tmp_path):
     f"{cli.PROG}: error: cannot write {tmp_path / 'out' / 'checkpoints' / 'adam.npz'}:"
     " No space left on device\n"
   )
+
+
+def test_torch_optim_twins_run_by_name():
+  """``torch_optim.adam`` is torch's Adam: on the online problem it tracks optax.adam to
+  float32 rounding (same algorithm, different operation order)."""
+  assert "torch_optim.adam" in problems.torch_optim_names()
+  twin = problems.run_online(problems.get_optimizer("torch_optim.adam")(LR, 0.9, 0.99), 20200, 101)
+  plain = problems.run_online(problems.OPTIMIZERS["adam"](LR, 0.9, 0.99), 20200, 101)
+  np.testing.assert_allclose(twin.x, plain.x, atol=1e-4)
+  with pytest.raises(KeyError):
+    problems.get_optimizer("torch_optim.nope")
