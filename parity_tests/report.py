@@ -1,6 +1,6 @@
 """Prints the worst parity error of every spec, per dtype and field, as a markdown table.
 
-    python -m parity_tests.report [--steps 500]
+    python -m parity_tests.report [--steps N]
 
 The README's parity table is this command's output.
 """
@@ -15,7 +15,9 @@ from parity_tests.specs import all_specs
 
 def main() -> None:
   parser = argparse.ArgumentParser(description="Prints the worst parity error of every spec.")
-  parser.add_argument("--steps", type=int, default=500, help="steps per run (default 500)")
+  parser.add_argument(
+    "--steps", type=int, default=None, help="steps per run (default: each spec's own)"
+  )
   args = parser.parse_args()
   print("| spec | dtype | displacement | state (worst field) |")
   print("|---|---|---|---|")
@@ -24,7 +26,7 @@ def main() -> None:
       worst: dict[str, float] = collections.defaultdict(float)
       for config in spec.configs:
         for sequence in gradients.SEQUENCES:
-          errors, _, _ = runner.run_parity(spec, config, sequence, dtype, args.steps)
+          errors, _, _ = runner.run_parity(spec, config, sequence, dtype, args.steps or spec.steps)
           for e in errors:
             worst[e.field] = max(worst[e.field], e.error)
       state = max((f for f in worst if f != "displacement"), key=worst.__getitem__)

@@ -10,8 +10,6 @@ from parity_tests import gradients
 from parity_tests import runner
 from parity_tests.specs import all_specs
 
-STEPS = 500
-
 CASES = [
   pytest.param(spec, config, sequence, dtype, id=f"{spec.name}-{config}-{sequence}-{dtype}")
   for spec in all_specs()
@@ -23,7 +21,7 @@ CASES = [
 
 @pytest.mark.parametrize(("spec", "config", "sequence", "dtype"), CASES)
 def test_parity(spec, config, sequence, dtype):
-  errors, jax_run, torch_run = runner.run_parity(spec, config, sequence, dtype, STEPS)
+  errors, jax_run, torch_run = runner.run_parity(spec, config, sequence, dtype, spec.steps)
   if spec.count_field is not None:
     np.testing.assert_array_equal(jax_run.count, torch_run.count, err_msg="step count")
   failures = [

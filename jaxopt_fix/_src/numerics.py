@@ -63,3 +63,14 @@ def rounded_product(x: jax.Array, factor: Any) -> jax.Array:
   is, so the select changes no value).
   """
   return jnp.where(jnp.isnan(x), x, x * factor)
+
+
+def rounded_sqrt(x: jax.Array) -> jax.Array:
+  """``sqrt(x)`` rounded on its own, even where it divides.
+
+  XLA's algebraic simplifier rewrites ``a / sqrt(b)`` (also ``a / (sqrt(b) + 0)``) into
+  ``a * rsqrt(b)``, which rounds twice where torch rounds the root and then the quotient.
+  A select between the root and its use blocks the rewrite (``sqrt(x)`` is NaN wherever
+  ``x`` is, so the select changes no value).
+  """
+  return jnp.where(jnp.isnan(x), x, jnp.sqrt(x))

@@ -4,6 +4,7 @@ configuration of PyTorch's own tests plus the decoupled/coupled weight-decay com
 import torch
 
 from jaxopt_fix import torch_optim
+from parity_tests.config import TWIN_STEPS
 from parity_tests.config import ParitySpec
 from parity_tests.torch_configs import optim_db_configs
 
@@ -18,6 +19,7 @@ def _fields(kwargs):
 SPECS = [
   ParitySpec(
     name="torch_adam",
+    steps=TWIN_STEPS,
     make_jax=lambda kw: torch_optim.adam(**kw),
     make_torch=lambda params, kw: torch.optim.Adam(params, **kw),
     configs={
@@ -36,6 +38,7 @@ SPECS = [
   ),
   ParitySpec(
     name="torch_adamw",
+    steps=TWIN_STEPS,
     make_jax=lambda kw: torch_optim.adamw(**kw),
     make_torch=lambda params, kw: torch.optim.AdamW(params, **kw),
     configs=optim_db_configs(torch.optim.AdamW),

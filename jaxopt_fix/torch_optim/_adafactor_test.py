@@ -1,0 +1,108 @@
+"""Tests for :func:`jaxopt_fix.torch_optim.adafactor` (parity with torch: parity_tests/specs)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxopt_fix import torch_optim
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "match"),
+  [
+    ({"lr": -1.0}, "Learning rate should be >= 0"),
+    ({"beta2_decay": 0.5}, "beta2_decay should be <= 0"),
+    ({"eps": (-1.0, 1e-3)}, "epsilon1 should be >= 0"),
+    ({"eps": (None, -1e-3)}, "epsilon2 should be >= 0"),
+    ({"d": 0.5}, "Clipping threshold d should be >= 1"),
+    ({"weight_decay": -0.1}, "weight_decay should be >= 0"),
+  ],
+)
+def test_rejects_what_torch_rejects(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    torch_optim.adafactor(**kwargs)
+
+
+def test_state_shapes_follow_torch():
+  tx = torch_optim.adafactor()
+  params = {
+    "s": jnp.zeros(()),
+    "v": jnp.zeros(4),
+    "m": jnp.zeros((2, 3)),
+    "t": jnp.zeros((5, 2, 3)),
+  }
+  state = tx.init(params)[1]
+  shapes = lambda tree: {k: v.shape for k, v in tree.items()}
+  assert shapes(state.row_var) == {"s": (), "v": (1,), "m": (2, 1), "t": (5, 2, 1)}
+  assert shapes(state.col_var) == {"s": (), "v": (1,), "m": (1, 3), "t": (5, 1, 3)}
+  assert shapes(state.variance) == {"s": (), "v": (4,), "m": (1, 1), "t": (1, 1, 1)}
+
+
+def test_first_step_of_a_vector():
+  """Step 1: the variance is g^2, U = sign(g) (clipped to RMS 1), alpha = eps2 * lr for
+  zero parameters."""
+  tx = torch_optim.adafactor(lr=0.1, eps=(None, 1e-3))
+  params = jnp.zeros(3)
+  updates, state = tx.update(jnp.array([2.0, -3.0, 0.5]), tx.init(params), params)
+  np.testing.assert_allclose(state[1].variance, [4.0, 9.0, 0.25])
+  np.testing.assert_allclose(updates, [-1e-4, 1e-4, -1e-4], rtol=1e-6)
+
+
+def test_schedule_lr():
+  tx = torch_optim.adafactor(lr=optax.constant_schedule(0.1), weight_decay=0.1)
+  reference = torch_optim.adafactor(lr=0.1, weight_decay=0.1)
+  params = jnp.ones((2, 3))
+  grads = jnp.arange(6.0).reshape(2, 3)
+  got, _ = tx.update(grads, tx.init(params), params)
+  want, _ = reference.update(grads, reference.init(params), params)
+  np.testing.assert_array_equal(got, want)
+
+
+def test_jit_scan_compiles_once():
+  tx = torch_optim.adafactor(weight_decay=0.1, maximize=True)
+  traces = []
+
+  @jax.jit
+  def run(params, grads):
+    traces.append(None)
+
+    def step(carry, g):
+      params, state = carry
+      updates, state = tx.update(g, state, params)
+      return (optax.apply_updates(params, updates), state), None
+
+    return jax.lax.scan(step, (params, tx.init(params)), grads)[0]
+
+  grads = jnp.asarray(np.random.default_rng(0).standard_normal((5, 2, 3)), jnp.float32)
+  run(jnp.zeros((2, 3)), grads)
+  run(jnp.ones((2, 3)), -grads)
+  assert len(traces) == 1
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_preserves_dtype(dtype):
+  tx = torch_optim.adafactor(weight_decay=0.1)
+  params = {"a": jnp.ones((2, 3), dtype), "b": jnp.ones((4,), dtype)}
+  state = tx.init(params)
+  for _ in range(2):
+    updates, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
+    params = optax.apply_updates(params, updates)
+  fields = state[1]
+  for tree in (params, updates, fields.row_var, fields.col_var, fields.variance):
+    assert {leaf.dtype for leaf in jax.tree.leaves(tree)} == {jnp.dtype(dtype)}
+
+
+def test_needs_params():
+  tx = torch_optim.adafactor()
+  with pytest.raises(ValueError, match="needs the params"):
+    tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
+
+
+def test_tuple_of_params():
+  """Per-leaf results are unzipped by tree structure, not by matching tuples."""
+  tx = torch_optim.adafactor()
+  params = (jnp.ones(3), jnp.ones((2, 3)), jnp.ones(4))
+  updates, _ = tx.update(tuple(jnp.full_like(p, 0.5) for p in params), tx.init(params), params)
+  assert [u.shape for u in updates] == [p.shape for p in params]

@@ -1,0 +1,228 @@
+r"""Twin of ``torch.optim.RMSprop``."""
+
+from typing import Any
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxopt_fix._src import numerics
+from jaxopt_fix._src import transform
+from jaxopt_fix.torch_optim import _common
+
+
+class ScaleByTorchRmspropState(NamedTuple):
+  """Per-parameter state with ``torch.optim.RMSprop``'s keys (``momentum_buffer`` is None
+  unless ``momentum > 0``, ``grad_avg`` None unless ``centered``)."""
+
+  step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
+  square_avg: optax.Updates
+  momentum_buffer: Any  # a tree like square_avg, or None
+  grad_avg: Any  # a tree like square_avg, or None
+
+
+def _torch_lerp(updates, moment, weight):
+  """torch's ``moment.lerp_(g, weight)``, both of its branches.
+
+  ``m + w (g - m)`` if ``|w| < 0.5``, else ``g + (w - 1)(g - m)`` (``Lerp.h``), each a
+  fused multiply-add; ``w`` and ``w - 1`` are taken at the moment's precision.
+  """
+
+  def leaf(g, m):
+    if g is None:
+      return None
+    w = jnp.asarray(weight, m.dtype)
+    small = m + w * (g - m)
+    large = g + (w - 1) * (g - m)
+    concrete = _common.concrete_or_none(weight)
+    if concrete is None:
+      return jnp.where(jnp.abs(w) < 0.5, small, large)
+    return small if abs(np.asarray(concrete, m.dtype)) < 0.5 else large
+
+  return jax.tree.map(leaf, updates, moment, is_leaf=lambda x: x is None)
+
+
+def _uses_momentum(momentum: Any) -> bool:
+  """torch's ``momentum > 0``; a traced momentum keeps a buffer."""
+  value = _common.concrete_or_none(momentum)
+  return value is None or value > 0.0
+
+
+def scale_by_torch_rmsprop(
+  alpha: jax.typing.ArrayLike = 0.99,
+  eps: jax.typing.ArrayLike = 1e-8,
+  momentum: jax.typing.ArrayLike = 0.0,
+  *,
+  centered: bool = False,
+) -> optax.GradientTransformation:
+  r"""The direction of ``torch.optim.RMSprop``'s single-tensor step (no lr, no weight decay).
+
+  .. math::
+
+    v_t = \alpha v_{t-1} + (1 - \alpha) g_t^2, \quad
+    \bar g_t = \operatorname{lerp}(\bar g_{t-1}, g_t, 1 - \alpha), \quad
+    a_t = \sqrt{v_t - \bar g_t^2 \text{ if centered else } v_t} + \epsilon,
+
+    b_t = \mu b_{t-1} + g_t / a_t, \quad
+    d_t = b_t \text{ if } \mu > 0 \text{ else } g_t / a_t,
+
+  with :math:`v_0 = \bar g_0 = b_0 = 0`. No bias correction: ``step`` is only counted.
+
+  Args:
+    alpha: ``alpha``, the decay of both averages.
+    eps: ``eps``, added outside the square root.
+    momentum: ``momentum``; 0 keeps no buffer.
+    centered: ``centered``: divide by the root of the variance estimate.
+
+  Returns:
+    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRmspropState`.
+  """
+  uses_momentum = _uses_momentum(momentum)
+
+  def init_fn(params):
+    return ScaleByTorchRmspropState(
+      step=jnp.zeros([], jnp.int32),
+      square_avg=optax.tree.zeros_like(params),
+      momentum_buffer=optax.tree.zeros_like(params) if uses_momentum else None,
+      grad_avg=optax.tree.zeros_like(params) if centered else None,
+    )
+
+  def update_fn(updates, state, params=None):
+    del params
+    none = lambda x: x is None
+    square_avg = transform.ema_squared_moment(updates, state.square_avg, alpha)
+    if centered:
+      grad_avg = _torch_lerp(updates, state.grad_avg, 1 - alpha)
+      # torch: square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().
+      roots = jax.tree.map(
+        lambda v, m: None if v is None else numerics.rounded_sqrt(v - m * m),
+        square_avg,
+        grad_avg,
+        is_leaf=none,
+      )
+    else:
+      grad_avg = None
+      roots = jax.tree.map(
+        lambda v: None if v is None else numerics.rounded_sqrt(v), square_avg, is_leaf=none
+      )
+    old_buffers = state.momentum_buffer
+    if old_buffers is not None:
+      # torch: buf.mul_(momentum).addcdiv_(grad, avg). A traced momentum keeps the buffer:
+      # at 0 it holds g / avg, the same direction as without one.
+      buffers = jax.tree.map(
+        lambda g, b, r: (
+          None if g is None else numerics.rounded_product(b, momentum) + g / (r + eps)
+        ),
+        updates,
+        old_buffers,
+        roots,
+        is_leaf=none,
+      )
+      directions = jax.tree.map(
+        lambda g, b: None if g is None else b.astype(g.dtype), updates, buffers, is_leaf=none
+      )
+      buffers = optax.tree.cast_like(buffers, old_buffers)
+    else:
+      buffers = None
+      directions = jax.tree.map(
+        lambda g, r: None if g is None else (g / (r + eps)).astype(g.dtype),
+        updates,
+        roots,
+        is_leaf=none,
+      )
+    return directions, ScaleByTorchRmspropState(
+      step=optax.safe_increment(state.step),
+      square_avg=optax.tree.cast_like(square_avg, state.square_avg),
+      momentum_buffer=buffers,
+      grad_avg=optax.tree.cast_like(grad_avg, state.grad_avg) if centered else None,
+    )
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _check_rmsprop(lr, alpha, eps, weight_decay, momentum) -> None:
+  _common.check_lr(lr)
+  _common.check_at_least(eps, 0.0, "Invalid epsilon value")
+  _common.check_at_least(momentum, 0.0, "Invalid momentum value")
+  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
+  _common.check_at_least(alpha, 0.0, "Invalid alpha value")
+
+
+def rmsprop(
+  lr: optax.ScalarOrSchedule = 1e-2,
+  alpha: jax.typing.ArrayLike = 0.99,
+  eps: jax.typing.ArrayLike = 1e-8,
+  weight_decay: jax.typing.ArrayLike = 0.0,
+  momentum: jax.typing.ArrayLike = 0.0,
+  centered: bool = False,
+  capturable: bool = False,
+  foreach: bool | None = None,
+  maximize: bool = False,
+  differentiable: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+  r"""``torch.optim.RMSprop``, step for step: same keywords, defaults and trajectory.
+
+  ``maximize`` negates the gradient; ``weight_decay`` is L2 (``g + wd * p``, before the
+  averages). The direction is :func:`scale_by_torch_rmsprop`; the learning rate may be a
+  float or an optax schedule (evaluated at count 0 on the first step) and multiplies the
+  momentum buffer *after* it is accumulated, as in torch:
+  :math:`p_t = p_{t-1} - \mathrm{lr}_t\, d_t`.
+
+  Args:
+    lr: Learning rate, >= 0, or an optax schedule.
+    alpha: Decay of the averages, >= 0 (torch accepts values above 1).
+    eps: Added to the square root, >= 0.
+    weight_decay: L2 penalty, >= 0.
+    momentum: Momentum factor, >= 0; 0 keeps no buffer.
+    centered: Divide by the root of the variance estimate ``v - mean(g)**2``.
+    capturable: Accepted for torch compatibility; no effect on the math.
+    foreach: Accepted for torch compatibility; no effect on the math.
+    maximize: Maximize the objective instead of minimizing it.
+    differentiable: Accepted for torch compatibility; no effect on the math.
+
+  Returns:
+    The corresponding :class:`optax.GradientTransformationExtraArgs`.
+
+  Raises:
+    ValueError: with torch's message, for the values torch rejects.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import numpy as np
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> tx = torch_optim.rmsprop(lr=0.01, alpha=0.75, eps=0.0)
+    >>> params = jnp.array([1.0, -1.0])
+    >>> updates, _ = tx.update(jnp.array([3.0, -4.0]), tx.init(params), params)
+    >>> print(np.asarray(optax.apply_updates(params, updates)).round(4))  # 0.01 * g / (|g| / 2)
+    [ 0.98 -0.98]
+
+  .. warning::
+    Differences from ``optax.rmsprop``: optax's default ``eps_in_sqrt=True`` puts
+    ``eps`` inside the square root (torch: outside), its ``decay`` defaults to 0.9
+    (torch's ``alpha``: 0.99), it has ``initial_scale``, ``nesterov`` and
+    ``bias_correction`` that torch lacks and no ``maximize`` or weight decay; its
+    momentum ``trace`` comes *after* the learning rate, so the buffer accumulates
+    lr-scaled steps (torch multiplies the buffer by lr afterwards): the same for a
+    constant lr, different under a schedule. The closest plain-optax recipe is
+    ``optax.chain(optax.add_decayed_weights(wd), optax.rmsprop(lr, decay=alpha,
+    eps=eps, eps_in_sqrt=False, centered=centered, momentum=momentum or None))``.
+    Differences from torch: ``step`` is a saturating int32 (torch's is a float32 tensor
+    that freezes at 2**24; neither uses it); without momentum the update is
+    ``-lr * (g / avg)`` (torch: ``(-lr * g) / avg``); torch's CPU square root is not
+    correctly rounded (in float32 one ulp off in about 20% of elements), XLA's is. Each
+    costs at most an ulp of a step, which weight decay feeds back into the averages.
+  """
+  del capturable, foreach, differentiable
+  lr, alpha, eps, weight_decay, momentum = (
+    _common.hyperparameter(v) for v in (lr, alpha, eps, weight_decay, momentum)
+  )
+  _check_rmsprop(lr, alpha, eps, weight_decay, momentum)
+  return _common.torch_chain(
+    scale_by_torch_rmsprop(alpha, eps, momentum, centered=centered),
+    lr=lr,
+    weight_decay=weight_decay,
+    maximize_=maximize,
+  )

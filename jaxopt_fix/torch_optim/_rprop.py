@@ -1,0 +1,158 @@
+r"""Twin of ``torch.optim.Rprop``."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxopt_fix.torch_optim import _common
+
+
+class ScaleByTorchRpropState(NamedTuple):
+  """Per-parameter state with ``torch.optim.Rprop``'s keys."""
+
+  step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
+  prev: optax.Updates  # the previous gradient, zeroed where its sign flipped
+  step_size: optax.Updates  # per-element step sizes, initialised to lr
+
+
+def scale_by_torch_rprop(
+  lr: jax.typing.ArrayLike = 1e-2,
+  etas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.5, 1.2),
+  step_sizes: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (1e-6, 50.0),
+) -> optax.GradientTransformation:
+  r"""``torch.optim.Rprop``'s single-tensor step, returning ``step_size * sign(g)``.
+
+  Per element, with :math:`s_t = \operatorname{sign}(g_t \cdot g_{prev})`:
+
+  .. math::
+
+    \eta_t = \operatorname{clip}\bigl(\eta_{t-1} \cdot
+      (\eta_+ \text{ if } s_t > 0,\ \eta_- \text{ if } s_t < 0,\ 1 \text{ else}),
+      \Gamma_{min}, \Gamma_{max}\bigr), \quad
+    \tilde g_t = 0 \text{ if } s_t < 0 \text{ else } g_t,
+
+    d_t = \eta_t \operatorname{sign}(\tilde g_t), \quad g_{prev} \leftarrow \tilde g_t.
+
+  The step size is clamped at every step, also where :math:`s_t = 0` (the first step), so
+  an ``lr`` outside ``step_sizes`` is clamped on the first step, as in torch. The returned
+  direction must be negated (``optax.scale(-1)``) to descend.
+
+  Args:
+    lr: The initial step size :math:`\eta_0`.
+    etas: ``(etaminus, etaplus)``, the decrease and increase factors.
+    step_sizes: ``(min, max)``, the bounds of the step size.
+
+  Returns:
+    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRpropState`.
+  """
+  etaminus, etaplus = etas
+  step_size_min, step_size_max = step_sizes
+
+  def init_fn(params):
+    return ScaleByTorchRpropState(
+      step=jnp.zeros([], jnp.int32),
+      prev=optax.tree.zeros_like(params),
+      step_size=optax.tree.full_like(params, lr),
+    )
+
+  def leaf(g, prev, step_size):
+    sign = jnp.sign(g * prev)
+    # torch writes etaplus, then etaminus, then 1 into `sign` in place; NaN stays NaN.
+    factor = jnp.where(
+      sign > 0, etaplus, jnp.where(sign < 0, etaminus, jnp.where(sign == 0, 1, sign))
+    )
+    factor = factor.astype(step_size.dtype)
+    new_step_size = jnp.clip(step_size * factor, step_size_min, step_size_max)
+    new_prev = jnp.where(sign < 0, jnp.zeros_like(g), g)  # torch: grad[sign.eq(etaminus)] = 0
+    direction = jnp.sign(new_prev) * new_step_size
+    return direction.astype(g.dtype), new_prev, new_step_size.astype(step_size.dtype)
+
+  def update_fn(updates, state, params=None):
+    del params
+    out = jax.tree.map(leaf, updates, state.prev, state.step_size)
+    directions, prev, step_size = jax.tree.transpose(
+      jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), out
+    )
+    return directions, ScaleByTorchRpropState(
+      step=optax.safe_increment(state.step),
+      prev=optax.tree.cast_like(prev, state.prev),
+      step_size=step_size,
+    )
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def rprop(
+  lr: jax.typing.ArrayLike = 1e-2,
+  etas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.5, 1.2),
+  step_sizes: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (1e-6, 50.0),
+  *,
+  capturable: bool = False,
+  foreach: bool | None = None,
+  maximize: bool = False,
+  differentiable: bool = False,
+) -> optax.GradientTransformationExtraArgs:
+  r"""``torch.optim.Rprop``, step for step: same keywords, defaults and trajectory.
+
+  ``maximize`` negates the gradient; the step is :func:`scale_by_torch_rprop`, negated.
+  ``lr`` is the *initial step size*, not a multiplier: it must be a number, not a
+  schedule (torch's learning-rate schedulers have no effect on Rprop after its first
+  step either).
+
+  Args:
+    lr: The initial step size, >= 0.
+    etas: ``(etaminus, etaplus)`` with ``0 < etaminus < 1 < etaplus``.
+    step_sizes: ``(min, max)`` step size (not validated, as in torch).
+    capturable: Accepted for torch compatibility; no effect on the math.
+    foreach: Accepted for torch compatibility; no effect on the math.
+    maximize: Maximize the objective instead of minimizing it.
+    differentiable: Accepted for torch compatibility; no effect on the math.
+
+  Returns:
+    The corresponding :class:`optax.GradientTransformationExtraArgs`.
+
+  Raises:
+    ValueError: with torch's message, for the values torch rejects, and for a schedule
+      ``lr``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> tx = torch_optim.rprop(lr=0.1)
+    >>> params = jnp.array([1.0, -1.0])
+    >>> state = tx.init(params)
+    >>> for g in ([0.5, -0.5], [0.5, 0.5]):
+    ...   updates, state = tx.update(jnp.array(g), state, params)
+    ...   params = optax.apply_updates(params, updates)
+    >>> print(params.round(4), state[1].step_size.round(4))
+    [ 0.78 -0.9 ] [0.12 0.05]
+
+  .. warning::
+    Differences from ``optax.rprop``: optax leaves the step size unclamped where the
+    gradient product is zero (an ``lr`` outside ``step_sizes`` is never clamped on the
+    first step), keeps the previous *step* instead of the previous gradient, and has no
+    ``maximize`` and no ``step`` count. The trajectories otherwise agree, so
+    ``optax.rprop(lr, etaminus, etaplus, *step_sizes)`` is the closest plain-optax recipe
+    when ``step_sizes[0] <= lr <= step_sizes[1]``.
+    Differences from torch: ``step`` is a saturating int32 (torch's float32 ``step``
+    freezes at 2**24); complex parameters are not supported.
+  """
+  del capturable, foreach, differentiable
+  if callable(lr):
+    raise ValueError("Rprop's lr is the initial step size: a schedule is not supported")
+  lr = _common.hyperparameter(lr)
+  _common.check_lr(lr)
+  etaminus, etaplus = (_common.concrete_or_none(v) for v in etas)
+  if etaminus is not None and etaplus is not None:
+    _common.check_torch(
+      0.0 < etaminus < 1.0 < etaplus,
+      f"Invalid eta values: {etaminus}, {etaplus} (must be 0 < etaminus < 1 < etaplus)",
+    )
+  return optax.chain(
+    _common.maximize(maximize),
+    scale_by_torch_rprop(lr, etas, step_sizes),
+    optax.scale(-1.0),
+  )
