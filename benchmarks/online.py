@@ -81,26 +81,27 @@ def hand_rolled_loop(
   algo: str,
   steps: int,
   *,
-  bias_correction: BiasCorrection = "expm1",
+  bias_correction: BiasCorrection = "cond",
   select: bool = True,
   unroll: int = 1,
 ) -> tuple[Compiled, float]:
   """The same float32 update written inline: carry ``(x, m, v, vmax, t)``.
 
   With the defaults it is jaxopt_fix's math op for op (torch's order of
-  operations, ``-expm1(t log b)`` with ``log b`` from the host, the select that
-  keeps ``v * b2`` rounded as torch rounds it). The switches take one piece away
+  operations, ``-expm1(t log b)`` with ``log b`` from the host, skipped by a
+  ``lax.cond`` once it is exactly 1, the select that keeps ``v * b2`` rounded as
+  torch rounds it). The switches take one piece away
   at a time, to see what each costs:
 
   Args:
     algo: "adam" or "amsgrad" (torch's: max of the raw v, then / sqrt(1 - b2^t)).
     steps: The number of steps.
-    bias_correction: ``"expm1"`` (jaxopt_fix), ``"pow"`` (``1 - b**t`` in float32,
-      as optax), ``"carried"`` (running float32 powers ``p *= b`` in the carry;
-      inaccurate, a speed bound), ``"cond"`` (``"expm1"`` inside a ``lax.cond`` taken
+    bias_correction: ``"cond"`` (jaxopt_fix: ``"expm1"`` inside a ``lax.cond`` taken
       only while ``b2**t`` is above float32's half ulp of 1, after which both
-      corrections are exactly 1: the same values, a proposed fix) or ``"one"``
-      (none at all; a speed bound).
+      corrections are exactly 1), ``"expm1"`` (in every step: jaxopt_fix before
+      ``numerics.saturation_step``, the same values), ``"pow"`` (``1 - b**t`` in
+      float32, as optax), ``"carried"`` (running float32 powers ``p *= b`` in the
+      carry; inaccurate, a speed bound) or ``"one"`` (none at all; a speed bound).
     select: Keep the NaN-select that blocks the FMA contraction of ``v * b2``.
     unroll: ``lax.scan``'s unroll.
   """
@@ -380,13 +381,13 @@ def compare(
 
 
 DIAGNOSIS_VARIANTS: dict[str, dict[str, Any]] = {
-  "hand: jaxopt_fix math (expm1, select)": {},
+  "hand: jaxopt_fix math (cond, select)": {},
   "hand: no FMA-blocking select": {"select": False},
+  "hand: expm1 in every step (no cond)": {"bias_correction": "expm1"},
   "hand: 1 - b**t (optax's)": {"bias_correction": "pow"},
   "hand: carried float32 powers": {"bias_correction": "carried", "select": False},
-  "hand: lax.cond until saturation (fix)": {"bias_correction": "cond"},
   "hand: no bias correction": {"bias_correction": "one", "select": False},
-  "hand: lax.cond fix, unroll=8": {"bias_correction": "cond", "unroll": 8},
+  "hand: expm1 in every step, unroll=8": {"bias_correction": "expm1", "unroll": 8},
   "hand: jaxopt_fix math, unroll=8": {"unroll": 8},
   "hand: no bias correction, unroll=8": {"bias_correction": "one", "select": False, "unroll": 8},
 }

@@ -263,10 +263,15 @@ def test_hyperparameters_are_taken_from_the_groups():
 def test_every_twin_accepts_its_default_param_group(class_name):
   if class_name not in torch_optim.supported_optimizers():
     pytest.skip(f"no twin of torch.optim.{class_name} yet")
-  opt = getattr(torch.optim, class_name)([torch.zeros(3)])
+  shape = (2, 3) if class_name == "Muon" else (3,)  # Muon takes matrices only
+  opt = getattr(torch.optim, class_name)([torch.zeros(shape)])
+  if class_name == "LBFGS":  # torch's default max_iter=20 is not closure-free
+    with pytest.raises(ValueError, match="max_iter=20 is not supported"):
+      torch_optim.from_torch(opt)
+    opt = torch.optim.LBFGS([torch.zeros(shape)], max_iter=1)
   tx = torch_optim.from_torch(opt)
   assert isinstance(tx, optax.GradientTransformation)
-  tx.init(jnp.zeros(3))
+  tx.init(jnp.zeros(shape))
 
 
 def test_adamw_and_decoupled_adam_are_accepted():
@@ -292,7 +297,8 @@ def test_sgd_buffer_flag_round_trips():
 # --- errors --------------------------------------------------------------------------------
 
 
-def test_unsupported_class_is_named():
+def test_unsupported_class_is_named(monkeypatch):
+  monkeypatch.delitem(_interop._TWIN_NAMES, "LBFGS")  # every torch.optim class has a twin
   opt = torch.optim.LBFGS([torch.zeros(2)])
   with pytest.raises(TypeError, match=r"torch\.optim\.LBFGS.*supported: .*Adam"):
     torch_optim.from_torch(opt)

@@ -100,3 +100,144 @@ def test_zero_decay_gives_exactly_one(count):
   with jax.enable_x64(True):
     assert float(numerics.one_minus_power(0.0, count)) == 1.0
     assert float(jax.jit(numerics.one_minus_power)(jnp.float64(0.0), count)) == 1.0
+
+
+# The saturation shortcut: from numerics.saturation_step on, one_minus_power returns 1
+# without computing expm1. These tests prove it returns the plain formula's bits.
+
+_SATURATION_DECAYS = [0.0, 1e-30, 0.5, 0.9, 0.99, 0.999, 0.99999, 0.9999999]
+_INT32_MAX = 2**31 - 1
+
+
+def _plain(decay: float, count):
+  """The formula before the shortcut: ``-expm1(count * log(decay))``, log in float64."""
+  dtype = numerics.compute_dtype()
+  with np.errstate(divide="ignore"):
+    log_beta = np.log(np.float64(decay))
+  return -jnp.expm1(jnp.asarray(count, dtype) * jnp.asarray(log_beta, dtype))
+
+
+def _bits(x) -> np.ndarray:
+  x = np.asarray(x)
+  return x.view(np.uint32 if x.dtype == np.float32 else np.uint64)
+
+
+def _saturation(decay: float) -> int:
+  step = numerics.saturation_step(
+    numerics.log_decay(decay), numerics.compute_dtype(), np.dtype(np.int32)
+  )
+  assert step is not None
+  return step
+
+
+def _counts_around(step: int) -> np.ndarray:
+  counts = {0, 1, 2, 3, 2**24, 2**24 + 1, _INT32_MAX - 1, _INT32_MAX}
+  counts |= {step + k for k in range(-2, 3)}
+  counts |= {step * k for k in (2, 10, 1000)}
+  return np.array(sorted(c for c in counts if 0 <= c <= _INT32_MAX), np.int32)
+
+
+def _check_bit_identical(decay: float) -> None:
+  counts = _counts_around(_saturation(decay))
+  values = np.asarray(jax.vmap(lambda c: _plain(decay, c))(counts))
+  if decay == 0:  # log(0) = -inf: NaN at t = 0 (0 * -inf) as before, 1 from t = 1 on.
+    assert np.isnan(values[0]) and (values[1:] == 1).all()
+  expected = _bits(values)
+  one_minus_power = numerics.one_minus_power
+  jitted_fn = jax.jit(lambda c: one_minus_power(decay, c))
+  jitted = [_bits(jitted_fn(c)) for c in counts]
+  step = _saturation(decay)
+  for c in {0, step - 1, step, _INT32_MAX} & set(counts.tolist()):  # Eager: slow, a few.
+    eager = _bits(one_minus_power(decay, jnp.asarray(c, jnp.int32)))
+    assert eager == expected[counts.tolist().index(c)], f"eager, decay {decay}, count {c}"
+  vmapped = _bits(jax.vmap(lambda c: one_minus_power(decay, c))(counts))
+  scanned = _bits(jax.lax.scan(lambda _, c: (None, one_minus_power(decay, c)), None, counts)[1])
+  for name, got in [("jit", jitted), ("vmap", vmapped), ("scan", scanned)]:
+    np.testing.assert_array_equal(np.asarray(got), expected, err_msg=f"{name}, decay {decay}")
+
+
+@pytest.mark.parametrize("decay", _SATURATION_DECAYS)
+def test_saturation_is_bit_identical_float32(decay):
+  _check_bit_identical(decay)
+
+
+@pytest.mark.parametrize("decay", _SATURATION_DECAYS)
+def test_saturation_is_bit_identical_float64(decay):
+  with jax.enable_x64(True):
+    _check_bit_identical(decay)
+
+
+@pytest.mark.parametrize("x64", [False, True])
+@pytest.mark.parametrize("decay", [0.5, 0.9, 0.999, 0.99999])
+def test_saturation_is_bit_identical_over_a_dense_range(decay, x64):
+  # Every count from well before the saturation step to 200k past it.
+  with jax.enable_x64(x64):
+    step = _saturation(decay)
+    counts = jnp.arange(max(0, step - 5000), step + 200_000, dtype=jnp.int32)
+    new = jax.jit(jax.vmap(lambda c: numerics.one_minus_power(decay, c)))(counts)
+    old = jax.jit(jax.vmap(lambda c: _plain(decay, c)))(counts)
+    np.testing.assert_array_equal(_bits(new), _bits(old))
+    assert (np.asarray(old)[counts >= step] == 1).all()
+
+
+def test_expm1_is_minus_one_past_every_saturation_step_float32():
+  # The proof for every count, not only the ones tested: the expm1 argument
+  # float32(float32(t) * float32(log β)) does not increase with t, it is at most
+  # `bound` at the saturation step, and XLA's float32 expm1 is exactly -1 at every
+  # float32 below `bound` (checked exhaustively down to -104, where exp underflows).
+  bound = np.float64(np.log(np.finfo(np.float32).eps / 8)) * (1 - 2 * np.finfo(np.float32).eps)
+  for decay in [*_SATURATION_DECAYS[1:], 0.9999, 0.999999, 0.99999999]:
+    step = _saturation(decay)
+    arg = jnp.asarray(step, jnp.float32) * jnp.asarray(numerics.log_decay(decay), jnp.float32)
+    assert float(arg) <= bound, decay
+  start = np.float32(bound).view(np.int32)  # Negative floats: larger bits, more negative.
+  stop = np.float32(-104.0).view(np.int32)
+  expm1 = jax.jit(jnp.expm1)
+  chunk = 1 << 22
+  for first in range(int(start), int(stop) + 1, chunk):
+    x = np.arange(first, min(first + chunk, int(stop) + 1), dtype=np.int32).view(np.float32)
+    assert x.max() <= bound
+    assert (np.asarray(expm1(x)) == -1).all()
+  far = np.array([-104.0, -200.0, -1e30, -np.inf], np.float32)
+  assert (np.asarray(expm1(far)) == -1).all()
+
+
+@pytest.mark.parametrize("decay", [0.5, 0.9, 0.99])
+def test_saturation_in_a_scan_counter(decay):
+  # As the optimizers use it: an int32 step counter carried through a scan.
+  def run(fn):
+    def body(count, _):
+      count = count + 1
+      return count, fn(decay, count)
+
+    return jax.jit(lambda: jax.lax.scan(body, jnp.int32(0), None, length=5000)[1])()
+
+  np.testing.assert_array_equal(_bits(run(numerics.one_minus_power)), _bits(run(_plain)))
+
+
+def test_saturation_is_compiled_in_on_cpu():
+  hlo = jax.jit(lambda c: numerics.one_minus_power(0.9, c)).lower(jnp.int32(1)).compile()
+  text = hlo.as_text()
+  assert "conditional" in text if jax.default_backend() == "cpu" else "conditional" not in text
+  # A traced decay has no saturation step: the plain formula, no cond.
+  traced = jax.jit(numerics.one_minus_power).lower(jnp.float32(0.9), jnp.int32(1)).compile()
+  assert "conditional" not in traced.as_text()
+
+
+@pytest.mark.parametrize("decay", [1.0, 1.5, -0.5, float("nan"), 1 - 1e-12])
+def test_no_saturation_step(decay):
+  with np.errstate(invalid="ignore"):
+    log_beta = numerics.log_decay(decay)
+  for dtype in (np.float32, np.float64):
+    assert numerics.saturation_step(log_beta, np.dtype(dtype), np.dtype(np.int32)) is None
+  count = jnp.asarray(3, jnp.int32)
+  with np.errstate(invalid="ignore"):
+    np.testing.assert_array_equal(
+      _bits(numerics.one_minus_power(decay, count)), _bits(_plain(decay, count))
+    )
+
+
+def test_no_saturation_step_for_a_float_count():
+  log_beta = numerics.log_decay(0.9)
+  assert numerics.saturation_step(log_beta, np.dtype(np.float32), np.dtype(np.float32)) is None
+  assert numerics.saturation_step(log_beta, np.dtype(np.float32), np.dtype(np.int32)) == 172

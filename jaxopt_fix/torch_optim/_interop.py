@@ -44,6 +44,8 @@ _TWIN_NAMES: dict[str, str] = {
   "AdamW": "adamw",
   "Adamax": "adamax",
   "ASGD": "asgd",
+  "LBFGS": "lbfgs",
+  "Muon": "muon",
   "NAdam": "nadam",
   "RAdam": "radam",
   "RMSprop": "rmsprop",
@@ -380,6 +382,17 @@ def _step_value(values: Sequence[float], where: str) -> int:
   return int(step)
 
 
+def _check_per_parameter_state(optimizer: Any) -> None:
+  """LBFGS keeps one state for the flattened vector of all parameters: not converted."""
+  if type(optimizer).__name__ == "LBFGS":
+    raise ValueError(
+      "state conversion is not supported for torch.optim.LBFGS: torch keeps its state "
+      "once, on the first parameter, for the flattened vector of all parameters "
+      "(lists of history tensors), not per parameter; from_torch(optimizer) builds the "
+      "twin, whose fresh state (tx.init(params)) restarts the L-BFGS history"
+    )
+
+
 def state_from_torch(optimizer: Any, params: Any) -> optax.OptState:
   """The state of ``from_torch(optimizer)`` equal to ``optimizer``'s current state.
 
@@ -411,6 +424,7 @@ def state_from_torch(optimizer: Any, params: Any) -> optax.OptState:
   layout = _layout(optimizer)
   _check_leaves(layout, params, "params")
   tx = from_torch(optimizer)
+  _check_per_parameter_state(optimizer)
   state = tx.init(params)
   tensors = [p for group in optimizer.param_groups for p in group["params"]]
   labels = _labels(layout, params)
@@ -582,6 +596,7 @@ def state_to_torch(state: optax.OptState, optimizer: Any) -> None:
   from torch.optim.optimizer import _get_scalar_dtype
 
   _twin_factory(optimizer)
+  _check_per_parameter_state(optimizer)
   layout = _layout(optimizer)
   tensors = [p for group in optimizer.param_groups for p in group["params"]]
   new_states: dict[int, dict[str, Any]] = {}

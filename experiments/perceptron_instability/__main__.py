@@ -1,0 +1,482 @@
+"""Command line: ``python -m experiments.perceptron_instability --help``.
+
+Example::
+
+  python -m experiments.perceptron_instability --out runs/perceptron --steps 5000
+
+trains the single linear layer of :mod:`experiments.perceptron_instability.train`
+with every optimizer of :data:`~experiments.perceptron_instability.train.OPTIMIZERS`,
+in JAX (one compiled scan per optimizer) and, where torch has the optimizer, in
+PyTorch (eager), from the same data and initial weights. It prints a table of
+(min loss, step of min, final loss) per run and the JAX-vs-torch agreement of
+Adam, and writes ``DIR/results.json``, ``DIR/losses.csv`` (every step's loss),
+``DIR/adam_jax_vs_torch.png`` and ``DIR/optimizers.png``. Bad arguments print one
+``error:`` line and exit with status 2.
+"""
+
+import argparse
+from collections.abc import Sequence
+import json
+import math
+import pathlib
+import sys
+import time
+from typing import Any
+from typing import NoReturn
+
+import numpy as np
+
+from experiments.perceptron_instability import train
+
+PROG = "python -m experiments.perceptron_instability"
+MAX_STEPS = 1_000_000
+MAX_SEED = 2**63 - 1
+FIRST_STEPS = 100
+"""The JAX-vs-torch relative loss difference is also reported over this many first steps."""
+FIGURES = ("adam_jax_vs_torch.png", "optimizers.png")
+FRAMEWORKS = ("jax", "torch")
+
+
+class _Parser(argparse.ArgumentParser):
+  """An ArgumentParser whose errors are a single line on stderr (exit status 2)."""
+
+  def error(self, message: str) -> NoReturn:
+    self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def _parser() -> _Parser:
+  parser = _Parser(
+    prog=PROG,
+    description=(
+      "Why does Adam's loss go back up? Fits one linear layer (1000 inputs, 1 output, bias)"
+      " to 64 random points (x, y ~ N(0, 1), generated in torch from --seed) by the summed"
+      " squared error, with Adam(lr=1e-3) and the alternatives (smaller lr, larger eps,"
+      " AMSGrad variants, Yogi, SGD), in JAX (one jit-compiled lax.scan per optimizer,"
+      " jaxopt_fix.torch_optim twins) and in PyTorch (eager), from the same initial"
+      " weights. Prints (min loss, step of min, final loss) per run."
+    ),
+    formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+  )
+  parser.add_argument("--steps", type=int, default=train.DEFAULT_STEPS, help="number of steps")
+  parser.add_argument(
+    "--seed", type=int, default=train.SEED, help="torch seed of the data and initial weights"
+  )
+  parser.add_argument(
+    "--optimizers",
+    default=",".join(train.OPTIMIZERS),
+    help=f"comma-separated optimizer names, from: {', '.join(train.OPTIMIZERS)}",
+  )
+  parser.add_argument(
+    "--no-torch",
+    action="store_true",
+    help="run JAX only (no PyTorch runs, no JAX-vs-torch comparison)",
+  )
+  parser.add_argument(
+    "--out",
+    type=pathlib.Path,
+    default=pathlib.Path("runs/perceptron_instability"),
+    metavar="DIR",
+    help="write results.json, losses.csv and the PNGs here",
+  )
+  parser.add_argument(
+    "--no-progress",
+    action="store_true",
+    help="never show a progress bar (one is shown over the runs on a terminal)",
+  )
+  return parser
+
+
+def _optimizer_names(parser: _Parser, text: str) -> list[str]:
+  names = [name.strip() for name in text.split(",")]
+  for name in names:
+    if name not in train.OPTIMIZERS:
+      parser.error(
+        f"argument --optimizers: unknown optimizer {name!r}; choose from"
+        f" {', '.join(train.OPTIMIZERS)}"
+      )
+  if len(set(names)) != len(names):
+    parser.error(f"argument --optimizers: {text!r} names an optimizer twice")
+  return names
+
+
+def _check_arguments(parser: _Parser, args: argparse.Namespace) -> None:
+  """Calls ``parser.error`` (exit 2) on the first argument out of range."""
+  if not 0 < args.steps <= MAX_STEPS:
+    parser.error(f"argument --steps: must be in [1, {MAX_STEPS}], got {args.steps}")
+  if not 0 <= args.seed <= MAX_SEED:
+    parser.error(f"argument --seed: must be in [0, 2**63 - 1], got {args.seed}")
+  if args.out.exists() and not args.out.is_dir():
+    parser.error(f"argument --out: {str(args.out)!r} exists and is not a directory")
+
+
+def _progress_bar(args: argparse.Namespace, total: int):
+  """A tqdm bar over the runs, shown on a terminal only (``disable=None``)."""
+  if args.no_progress:
+    return None
+  import tqdm  # Only the command line needs it.
+
+  return tqdm.tqdm(total=total, unit="run", leave=False, disable=None)
+
+
+SHARPNESS_RUNS = {"adam": 1e-8, "adam_eps1e-1": 0.1}
+"""The Adam runs (lr 1e-3) whose preconditioned sharpness is tracked, with their eps."""
+
+
+def _run_one(problem: train.Problem, name: str, kind: str, steps: int) -> np.ndarray:
+  """One run's losses (kind "jax" or "torch") or Adam's preconditioned sharpness."""
+  optimizer = train.OPTIMIZERS[name]
+  if kind == "jax":
+    return train.train_jax(problem, optimizer.make_jax(), steps)
+  if kind == "torch":
+    assert optimizer.make_torch is not None
+    return train.train_torch(problem, optimizer.make_torch, steps)
+  return train.adam_sharpness(problem, steps, lr=1e-3, eps=SHARPNESS_RUNS[name])[1]
+
+
+def _run_all(
+  args: argparse.Namespace, names: Sequence[str], problem: train.Problem
+) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], float], dict[str, np.ndarray]]:
+  """Runs every job, with a progress bar over them.
+
+  Returns:
+    Every run's losses and its wall time (JAX's includes compilation), by (name,
+    framework), and the preconditioned sharpness of the runs of
+    :data:`SHARPNESS_RUNS`, by name.
+  """
+  jobs = [(name, "jax") for name in names]
+  if not args.no_torch:
+    jobs += [(name, "torch") for name in names if train.OPTIMIZERS[name].make_torch is not None]
+  jobs += [(name, "sharpness") for name in SHARPNESS_RUNS if name in names]
+  losses: dict[tuple[str, str], np.ndarray] = {}
+  seconds: dict[tuple[str, str], float] = {}
+  sharpness: dict[str, np.ndarray] = {}
+  bar = _progress_bar(args, len(jobs))
+  try:
+    for name, kind in jobs:
+      if bar is not None:
+        bar.set_description(f"{name} ({kind})")
+      start = time.perf_counter()
+      values = _run_one(problem, name, kind, args.steps)
+      if kind == "sharpness":
+        sharpness[name] = values
+      else:
+        losses[name, kind] = values
+        seconds[name, kind] = time.perf_counter() - start
+      if bar is not None:
+        bar.update()
+  finally:
+    if bar is not None:
+      bar.close()
+  return losses, seconds, sharpness
+
+
+def _sharpness_summary(values: np.ndarray) -> dict[str, Any]:
+  above = np.nonzero(values > train.EDGE_OF_STABILITY)[0]
+  return {
+    "max": float(np.max(values)),
+    "first_step_above_limit": int(above[0]) if above.size else None,
+  }
+
+
+def _finite(value: float) -> float | None:
+  """``value``, or None (JSON ``null``) if it is NaN or infinite."""
+  return value if math.isfinite(value) else None
+
+
+def _rows(
+  losses: dict[tuple[str, str], np.ndarray], seconds: dict[tuple[str, str], float]
+) -> list[dict[str, Any]]:
+  rows = []
+  for (name, framework), run in losses.items():
+    summary = train.summarize(run)
+    rows.append(
+      {
+        "optimizer": name,
+        "label": train.OPTIMIZERS[name].label,
+        "framework": framework,
+        "min_loss": _finite(summary.min_loss),
+        "step_of_min": summary.step_of_min,
+        "final_loss": _finite(summary.final_loss),
+        "rebound_step": summary.rebound_step,
+        "seconds": seconds[name, framework],
+      }
+    )
+  order = {name: i for i, name in enumerate(train.OPTIMIZERS)}
+  return sorted(rows, key=lambda row: (order[row["optimizer"]], row["framework"]))
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> str:
+  def number(value: float | None) -> str:
+    return "nan" if value is None else f"{value:.3g}"
+
+  lines = [
+    f"{'optimizer':<14} {'framework':<9} {'min loss':>9} {'at step':>7} {'final loss':>10}"
+    f" {'rebound':>7} {'seconds':>7}"
+  ]
+  for row in rows:
+    rebound = "-" if row["rebound_step"] is None else str(row["rebound_step"])
+    lines.append(
+      f"{row['optimizer']:<14} {row['framework']:<9} {number(row['min_loss']):>9}"
+      f" {row['step_of_min']:>7} {number(row['final_loss']):>10} {rebound:>7}"
+      f" {row['seconds']:>7.2f}"
+    )
+  return "\n".join(lines)
+
+
+def _tail(steps: int) -> int:
+  """The number of last steps over which a run's typical (median) loss is taken."""
+  return max(1, steps // 5)
+
+
+def _comparison(jax_losses: np.ndarray, torch_losses: np.ndarray) -> dict[str, Any]:
+  """Adam's JAX-vs-torch agreement, step by step and, in the chaotic tail, in distribution."""
+  result = train.agreement(jax_losses, torch_losses)
+  first = min(FIRST_STEPS, len(jax_losses))
+  tail = _tail(len(jax_losses))
+  relative = np.abs(jax_losses[:first] / torch_losses[:first] - 1)
+  return {
+    "floor": train.FLOOR,
+    "descent_steps": result.descent_steps,
+    "max_abs_delta_log10_descent": result.max_delta_descent,
+    "above_floor_steps": result.above_floor_steps,
+    "max_abs_delta_log10_above_floor": result.max_delta_above_floor,
+    "max_abs_delta_log10_all": result.max_delta_all,
+    "first_steps": first,
+    "max_relative_difference_first_steps": float(np.max(relative)),
+    "tail_steps": tail,
+    "median_log10_loss_tail_jax": float(np.median(np.log10(jax_losses[-tail:]))),
+    "median_log10_loss_tail_torch": float(np.median(np.log10(torch_losses[-tail:]))),
+  }
+
+
+def _comparison_text(comparison: dict[str, Any]) -> str:
+  return (
+    f"Adam, JAX vs torch: max |Δ log10 loss| {comparison['max_abs_delta_log10_descent']:.3g}"
+    f" over the descent (steps 0-{comparison['descent_steps'] - 1}, loss > {train.FLOOR:g});"
+    f" {comparison['max_abs_delta_log10_above_floor']:.3g} over all"
+    f" {comparison['above_floor_steps']} steps where both losses are > {train.FLOOR:g};"
+    f" max relative loss difference over the first {comparison['first_steps']} steps"
+    f" {comparison['max_relative_difference_first_steps']:.2g}; median log10 loss over the"
+    f" last {comparison['tail_steps']} steps: JAX {comparison['median_log10_loss_tail_jax']:.2f},"
+    f" torch {comparison['median_log10_loss_tail_torch']:.2f}"
+  )
+
+
+def _pyplot():
+  import matplotlib  # Only the command line's outputs need it.
+
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  return plt
+
+
+def _log10(losses: np.ndarray) -> np.ndarray:
+  with np.errstate(divide="ignore", invalid="ignore"):
+    return np.log10(losses)
+
+
+def _plot_adam(
+  path: pathlib.Path,
+  jax_losses: np.ndarray,
+  torch_losses: np.ndarray,
+  comparison: dict[str, Any],
+  sharpness: dict[str, np.ndarray],
+  seed: int,
+) -> None:
+  plt = _pyplot()
+  steps = np.arange(len(jax_losses))
+  figure, (top, middle, bottom) = plt.subplots(
+    3, 1, figsize=(10, 9.5), sharex=True, height_ratios=(2.2, 1, 1), layout="constrained"
+  )
+  top.plot(steps, _log10(torch_losses), "--", color="tab:orange", lw=1.0, label="PyTorch (eager)")
+  top.plot(steps, _log10(jax_losses), "-", color="tab:blue", lw=0.8, alpha=0.85, label="JAX scan")
+  top.axhline(math.log10(train.FLOOR), color="gray", ls=":", lw=1)
+  top.text(
+    steps[-1], math.log10(train.FLOOR), f" {train.FLOOR:g}: float32 round-off below",
+    ha="right", va="bottom", color="gray", fontsize=9,
+  )  # fmt: skip
+  top.set_ylabel("log10(summed squared error)")
+  top.set_title(
+    f"Adam(lr=1e-3), one linear layer (1000 inputs, 64 random points, seed {seed}):\n"
+    "the loss reaches float32's floor, then climbs back up",
+    fontsize=10,
+  )
+  top.legend(loc="upper right")
+  top.grid(alpha=0.3)
+
+  delta = np.abs(_log10(jax_losses) - _log10(torch_losses))
+  middle.semilogy(steps, np.maximum(delta, 1e-8), color="black", lw=0.5)
+  descent = comparison["descent_steps"]
+  middle.axvline(descent, color="tab:red", ls=":", lw=1)
+  middle.text(
+    descent, 1e-7,
+    f"  step {descent}: first loss ≤ {train.FLOOR:g};"
+    f" before it max |Δ| = {comparison['max_abs_delta_log10_descent']:.3f}",
+    color="tab:red", fontsize=9, va="bottom",
+  )  # fmt: skip
+  middle.set_ylim(1e-8, 20)
+  middle.set_ylabel("|Δ log10 loss|\nJAX vs torch")
+  middle.grid(alpha=0.3)
+
+  colors = {"adam": "tab:blue", "adam_eps1e-1": "tab:green"}
+  for name, values in sharpness.items():
+    bottom.plot(steps[: len(values)], values, color=colors.get(name, "black"), lw=1.0,
+                label=f"{train.OPTIMIZERS[name].label} (JAX)")  # fmt: skip
+  bottom.axhline(train.EDGE_OF_STABILITY, color="tab:red", ls="--", lw=1)
+  bottom.text(
+    0, train.EDGE_OF_STABILITY, "  stability limit 2(1+β1)/(1-β1) = 38", color="tab:red",
+    fontsize=9, va="bottom",
+  )  # fmt: skip
+  bottom.set_ylim(0, 1.35 * train.EDGE_OF_STABILITY)
+  bottom.set_ylabel("λ_max(diag(lr/(√v̂+ε)) H)\npreconditioned sharpness")
+  bottom.set_xlabel("step")
+  bottom.legend(loc="lower right", fontsize=8)
+  bottom.grid(alpha=0.3)
+  figure.savefig(path, dpi=120)
+  plt.close(figure)
+
+
+def _plot_optimizers(
+  path: pathlib.Path, losses: dict[tuple[str, str], np.ndarray], names: Sequence[str], seed: int
+) -> None:
+  plt = _pyplot()
+  columns = min(3, len(names))
+  rows = math.ceil(len(names) / columns)
+  figure, axes = plt.subplots(
+    rows,
+    columns,
+    figsize=(4.2 * columns, 2.9 * rows + 0.6),
+    sharex=True,
+    sharey=True,
+    squeeze=False,
+    layout="constrained",
+  )
+  reference = losses.get(("adam", "jax"))
+  for axis, name in zip(axes.flat, names, strict=False):
+    jax_losses = losses[name, "jax"]
+    steps = np.arange(len(jax_losses))
+    if reference is not None and name != "adam":
+      axis.plot(steps, _log10(reference), color="0.8", lw=0.8, label="Adam lr=1e-3 (JAX)")
+    if (name, "torch") in losses:
+      axis.plot(steps, _log10(losses[name, "torch"]), "--", color="tab:orange", lw=1.0,
+                label="PyTorch")  # fmt: skip
+    axis.plot(steps, _log10(jax_losses), "-", color="tab:blue", lw=0.8, label="JAX")
+    axis.axhline(math.log10(train.FLOOR), color="gray", ls=":", lw=1)
+    summary = train.summarize(jax_losses)
+    axis.set_title(
+      f"{train.OPTIMIZERS[name].label}\nJAX: min {summary.min_loss:.1e} @ {summary.step_of_min},"
+      f" final {summary.final_loss:.1e}",
+      fontsize=9,
+    )
+    axis.grid(alpha=0.3)
+    axis.legend(loc="upper right", fontsize=7)
+  for axis in axes.flat[len(names) :]:
+    axis.set_visible(False)
+  for axis in axes[-1]:
+    axis.set_xlabel("step")
+  for axis in axes[:, 0]:
+    axis.set_ylabel("log10(loss)")
+  figure.suptitle(
+    f"What stops the climb back up (same data and initial weights, seed {seed}; JAX solid,"
+    " PyTorch dashed where torch has the optimizer; dotted: 1e-10)",
+    fontsize=10,
+  )
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+
+
+def _write_csv(path: pathlib.Path, losses: dict[tuple[str, str], np.ndarray]) -> None:
+  columns = ["step", *(f"{name}_{framework}" for name, framework in losses)]
+  steps = len(next(iter(losses.values())))
+  table = np.column_stack([np.arange(steps), *losses.values()])
+  formats = ["%d", *["%.9g"] * len(losses)]
+  np.savetxt(path, table, fmt=formats, delimiter=",", header=",".join(columns), comments="")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Parses ``argv`` (default ``sys.argv[1:]``), runs, writes; returns the exit status."""
+  parser = _parser()
+  args = parser.parse_args(argv)
+  _check_arguments(parser, args)
+  names = _optimizer_names(parser, args.optimizers)
+
+  problem = train.make_problem(args.seed)
+  lam_min, lam_max = train.hessian_extremes(problem)
+  print(
+    f"{train.N_POINTS} points, {train.N_INPUTS} inputs, seed {args.seed}, {args.steps:,} steps;"
+    f" Hessian eigenvalues (nonzero) in [{lam_min:.4g}, {lam_max:.4g}]: gradient descent is"
+    f" stable for lr < {2 / lam_max:.3g}, Adam (β1 = 0.9, lr 1e-3) whatever v for eps >"
+    f" {train.adam_stable_eps(1e-3, lam_max):.3g}",
+    flush=True,
+  )
+  start = time.perf_counter()
+  losses, seconds, sharpness = _run_all(args, names, problem)
+  total_seconds = time.perf_counter() - start
+  rows = _rows(losses, seconds)
+  print(_table(rows))
+  for name, values in sharpness.items():
+    summary = _sharpness_summary(values)
+    crossing = summary["first_step_above_limit"]
+    print(
+      f"{name}: preconditioned sharpness max {summary['max']:.3g} (limit"
+      f" {train.EDGE_OF_STABILITY:g}), first above the limit at step"
+      f" {'-' if crossing is None else crossing}"
+    )
+  comparison = None
+  if ("adam", "jax") in losses and ("adam", "torch") in losses:
+    comparison = _comparison(losses["adam", "jax"], losses["adam", "torch"])
+    print(_comparison_text(comparison))
+  print(f"total {total_seconds:.1f} s")
+
+  results = {
+    "problem": {
+      "n_points": train.N_POINTS,
+      "n_inputs": train.N_INPUTS,
+      "loss": "sum of squared errors (torch.nn.MSELoss(reduction='sum'))",
+      "seed": args.seed,
+      "generation_order": "torch.manual_seed; x = randn(64, 1000); y = randn(64, 1); Linear",
+      "initial_loss": float(next(iter(losses.values()))[0]),
+      "hessian_eigenvalue_min_nonzero": lam_min,
+      "hessian_eigenvalue_max": lam_max,
+      "gradient_descent_max_stable_lr": 2 / lam_max,
+      "adam_lr1e-3_stable_eps": train.adam_stable_eps(1e-3, lam_max),
+    },
+    "steps": args.steps,
+    "loss_recorded": "loss[t] at the parameters after t updates, float32",
+    "floor": train.FLOOR,
+    "runs": rows,
+    "adam_jax_vs_torch": comparison,
+    "preconditioned_sharpness": {
+      "limit": train.EDGE_OF_STABILITY,
+      "definition": "largest eigenvalue of diag(lr / (sqrt(v_hat) + eps)) H, H = 2 A^T A",
+      **{name: _sharpness_summary(values) for name, values in sharpness.items()},
+    },
+    "seconds": total_seconds,
+  }
+  try:
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = [args.out / "results.json", args.out / "losses.csv"]
+    written[0].write_text(json.dumps(results, indent=1) + "\n")
+    _write_csv(written[1], losses)
+    if comparison is not None:
+      written.append(args.out / FIGURES[0])
+      _plot_adam(
+        written[-1],
+        losses["adam", "jax"],
+        losses["adam", "torch"],
+        comparison,
+        sharpness,
+        args.seed,
+      )
+    written.append(args.out / FIGURES[1])
+    _plot_optimizers(written[-1], losses, names, args.seed)
+  except OSError as error:
+    print(f"{PROG}: error: cannot write to {args.out}: {error.strerror}", file=sys.stderr)
+    return 1
+  print(f"wrote {', '.join(str(path) for path in written)}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
