@@ -28,4 +28,4 @@ def test_every_torch_optimizer_has_a_twin():
     and cls is not torch.optim.Optimizer
     and name not in torch_optim.supported_optimizers()
   )
-  assert missing == ["LBFGS", "Muon"], missing
+  assert missing == [], missing

@@ -29,6 +29,12 @@ from jaxopt_fix.torch_optim._interop import param_labels
 from jaxopt_fix.torch_optim._interop import state_from_torch
 from jaxopt_fix.torch_optim._interop import state_to_torch
 from jaxopt_fix.torch_optim._interop import supported_optimizers
+from jaxopt_fix.torch_optim._lbfgs import ScaleByTorchLbfgsState
+from jaxopt_fix.torch_optim._lbfgs import lbfgs
+from jaxopt_fix.torch_optim._lbfgs import scale_by_torch_lbfgs
+from jaxopt_fix.torch_optim._muon import ScaleByTorchMuonState
+from jaxopt_fix.torch_optim._muon import muon
+from jaxopt_fix.torch_optim._muon import scale_by_torch_muon
 from jaxopt_fix.torch_optim._nadam import ScaleByTorchNAdamState
 from jaxopt_fix.torch_optim._nadam import nadam
 from jaxopt_fix.torch_optim._nadam import scale_by_torch_nadam
@@ -55,6 +61,8 @@ __all__ = (
   "ScaleByTorchAdamState",
   "ScaleByTorchAdamaxState",
   "ScaleByTorchAsgdState",
+  "ScaleByTorchLbfgsState",
+  "ScaleByTorchMuonState",
   "ScaleByTorchNAdamState",
   "ScaleByTorchRAdamState",
   "ScaleByTorchRmspropState",
@@ -69,6 +77,8 @@ __all__ = (
   "adamw",
   "asgd",
   "from_torch",
+  "lbfgs",
+  "muon",
   "nadam",
   "param_labels",
   "radam",
@@ -80,6 +90,8 @@ __all__ = (
   "scale_by_torch_adam",
   "scale_by_torch_adamax",
   "scale_by_torch_asgd",
+  "scale_by_torch_lbfgs",
+  "scale_by_torch_muon",
   "scale_by_torch_nadam",
   "scale_by_torch_radam",
   "scale_by_torch_rmsprop",

@@ -1,0 +1,89 @@
+"""Tests for :func:`jaxopt_fix.torch_optim.lbfgs` (parity with torch: parity_tests/specs)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxopt_fix import torch_optim
+
+
+@pytest.mark.parametrize(
+  ("kwargs", "match"),
+  [
+    ({"max_iter": 1, "lr": -1.0}, "Invalid learning rate"),
+    ({}, "max_iter=20 is not supported"),
+    ({"max_iter": 2}, "re-evaluates the closure"),
+    ({"max_iter": 1, "line_search_fn": "strong_wolfe"}, "optax.lbfgs"),
+    ({"max_iter": 1, "history_size": 0}, "Invalid history_size"),
+  ],
+)
+def test_rejects_what_is_not_closure_free(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    torch_optim.lbfgs(**kwargs)
+
+
+def test_small_gradient_changes_nothing_but_func_evals():
+  tx = torch_optim.lbfgs(max_iter=1, tolerance_grad=0.5)
+  params = jnp.zeros(2)
+  state = tx.init(params)
+  updates, new_state = tx.update(jnp.array([0.25, -0.5]), state)
+  np.testing.assert_array_equal(updates, [0.0, 0.0])
+  assert int(new_state.func_evals) == 1
+  assert int(new_state.n_iter) == 0
+  np.testing.assert_array_equal(new_state.prev_flat_grad, state.prev_flat_grad)
+
+
+def test_first_step_and_history():
+  tx = torch_optim.lbfgs(lr=0.5, max_iter=1, history_size=2)
+  params = {"a": jnp.zeros(2), "b": jnp.zeros(1)}
+  state = tx.init(params)
+  # |g|_1 = 4: t = min(1, 1/4) * 0.5.
+  updates, state = tx.update({"a": jnp.array([1.0, -2.0]), "b": jnp.array([1.0])}, state)
+  np.testing.assert_allclose(updates["a"], [-0.125, 0.25])
+  np.testing.assert_allclose(updates["b"], [-0.125])
+  assert float(state.t) == 0.125
+  grads = [jnp.array([2.0, -1.0, 0.5]), jnp.array([0.5, -3.0, 1.0]), jnp.array([3.0, 1.0, 2.0])]
+  for g in grads:
+    _, state = tx.update({"a": g[:2], "b": g[2:]}, state)
+  # Three pairs offered to a history of two: the ring keeps the newest, oldest first.
+  assert int(state.num_old) <= 2
+  assert int(state.n_iter) == 4
+
+
+def test_jit_scan_compiles_once():
+  tx = torch_optim.lbfgs(max_iter=1, history_size=3)
+  traces = []
+
+  @jax.jit
+  def run(params, grads):
+    traces.append(None)
+
+    def step(carry, g):
+      params, state = carry
+      updates, state = tx.update(g, state, params)
+      return (optax.apply_updates(params, updates), state), None
+
+    return jax.lax.scan(step, (params, tx.init(params)), grads)[0]
+
+  grads = jnp.asarray(np.random.default_rng(0).standard_normal((5, 3)), jnp.float32)
+  run(jnp.zeros(3), grads)
+  run(jnp.ones(3), -grads)
+  assert len(traces) == 1
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_preserves_dtype(dtype):
+  tx = torch_optim.lbfgs(max_iter=1, history_size=2)
+  params = {"a": jnp.zeros((2, 3), dtype), "b": jnp.ones((4,), dtype)}
+  state = tx.init(params)
+  rng = np.random.default_rng(1)
+  for _ in range(3):
+    grads = jax.tree.map(lambda p: jnp.asarray(rng.standard_normal(p.shape), dtype), params)
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+  for tree in (params, updates):
+    assert {leaf.dtype for leaf in jax.tree.leaves(tree)} == {jnp.dtype(dtype)}
+  assert state.d.dtype == jnp.dtype(dtype)
+  assert state.old_dirs.dtype == jnp.dtype(dtype)
