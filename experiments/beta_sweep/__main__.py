@@ -18,11 +18,11 @@ import math
 import pathlib
 import sys
 from typing import Any
-from typing import NoReturn
 
 import jax
 import numpy as np
 
+from experiments import cli
 from experiments.beta_sweep import sweep
 from experiments.reddi import problems
 
@@ -32,15 +32,8 @@ RECORD_EVERY = 10_000
 FIGURES = {"x_final": "x_final.png", "avg_regret_final": "avg_regret.png"}
 
 
-class _Parser(argparse.ArgumentParser):
-  """An ArgumentParser whose errors are a single line on stderr (exit status 2)."""
-
-  def error(self, message: str) -> NoReturn:
-    self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
-
-
-def _parser() -> _Parser:
-  parser = _Parser(
+def _parser() -> cli.OneLineErrorParser:
+  parser = cli.OneLineErrorParser(
     prog=PROG,
     description=(
       "Runs optimizers at every (beta1, beta2) of a grid on the online convex problem of"
@@ -91,20 +84,7 @@ def _parser() -> _Parser:
   return parser
 
 
-def _optimizer_names(parser: _Parser, text: str) -> list[str]:
-  names = [name.strip() for name in text.split(",")]
-  for name in names:
-    if name not in sweep.OPTIMIZERS:
-      parser.error(
-        f"argument --optimizers: unknown optimizer {name!r}; choose from"
-        f" {', '.join(sweep.OPTIMIZERS)}"
-      )
-  if len(set(names)) != len(names):
-    parser.error(f"argument --optimizers: {text!r} names an optimizer twice")
-  return names
-
-
-def _check_arguments(parser: _Parser, args: argparse.Namespace) -> None:
+def _check_arguments(parser: cli.OneLineErrorParser, args: argparse.Namespace) -> None:
   """Calls ``parser.error`` (exit 2) on the first argument out of range."""
   if not 0 < args.steps <= problems.MAX_STEPS:
     parser.error(f"argument --steps: must be in [1, {problems.MAX_STEPS}], got {args.steps}")
@@ -203,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
   _check_arguments(parser, args)
-  names = _optimizer_names(parser, args.optimizers)
+  names = cli.optimizer_names(parser, args.optimizers, sweep.OPTIMIZERS)
   eps = getattr(args, "eps", None)
 
   b1, b2 = sweep.beta_grid(args.grid)

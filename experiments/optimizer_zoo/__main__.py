@@ -22,11 +22,11 @@ import pathlib
 import sys
 import time
 from typing import Any
-from typing import NoReturn
 
 import jax
 import numpy as np
 
+from experiments import cli
 from experiments.optimizer_zoo import digits
 from experiments.optimizer_zoo import figures
 from experiments.optimizer_zoo import regression
@@ -38,15 +38,8 @@ MAX_SEED = 2**32 - 1
 FILES = ("results.json", "zoo_grid.png", "zoo_overlay.png", "adam_vs_yogi.png")
 
 
-class _Parser(argparse.ArgumentParser):
-  """An ArgumentParser whose errors are a single line on stderr (exit status 2)."""
-
-  def error(self, message: str) -> NoReturn:
-    self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
-
-
-def _parser() -> _Parser:
-  parser = _Parser(
+def _parser() -> cli.OneLineErrorParser:
+  parser = cli.OneLineErrorParser(
     prog=PROG,
     description=(
       "Trains a 64-100-100-10 ReLU MLP on scikit-learn's digits (1536 training images,"
@@ -95,20 +88,7 @@ def _parser() -> _Parser:
   return parser
 
 
-def _optimizer_names(parser: _Parser, text: str) -> list[str]:
-  names = [name.strip() for name in text.split(",")]
-  for name in names:
-    if name not in digits.OPTIMIZERS:
-      parser.error(
-        f"argument --optimizers: unknown optimizer {name!r};"
-        f" choose from {', '.join(digits.OPTIMIZERS)}"
-      )
-  if len(set(names)) != len(names):
-    parser.error(f"argument --optimizers: {text!r} names an optimizer twice")
-  return names
-
-
-def _check_arguments(parser: _Parser, args: argparse.Namespace) -> None:
+def _check_arguments(parser: cli.OneLineErrorParser, args: argparse.Namespace) -> None:
   """Calls ``parser.error`` (exit 2) on the first argument out of range."""
   for flag in ("epochs", "regression_epochs"):
     value = getattr(args, flag)
@@ -296,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
   _check_arguments(parser, args)
-  names = _optimizer_names(parser, args.optimizers)
+  names = cli.optimizer_names(parser, args.optimizers, digits.OPTIMIZERS)
   return _main(args, names)
 
 

@@ -22,10 +22,10 @@ import pathlib
 import sys
 import time
 from typing import Any
-from typing import NoReturn
 
 import numpy as np
 
+from experiments import cli
 from experiments.perceptron_instability import train
 
 PROG = "python -m experiments.perceptron_instability"
@@ -37,15 +37,8 @@ FIGURES = ("adam_jax_vs_torch.png", "optimizers.png")
 FRAMEWORKS = ("jax", "torch")
 
 
-class _Parser(argparse.ArgumentParser):
-  """An ArgumentParser whose errors are a single line on stderr (exit status 2)."""
-
-  def error(self, message: str) -> NoReturn:
-    self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
-
-
-def _parser() -> _Parser:
-  parser = _Parser(
+def _parser() -> cli.OneLineErrorParser:
+  parser = cli.OneLineErrorParser(
     prog=PROG,
     description=(
       "Why does Adam's loss go back up? Fits one linear layer (1000 inputs, 1 output, bias)"
@@ -86,20 +79,7 @@ def _parser() -> _Parser:
   return parser
 
 
-def _optimizer_names(parser: _Parser, text: str) -> list[str]:
-  names = [name.strip() for name in text.split(",")]
-  for name in names:
-    if name not in train.OPTIMIZERS:
-      parser.error(
-        f"argument --optimizers: unknown optimizer {name!r}; choose from"
-        f" {', '.join(train.OPTIMIZERS)}"
-      )
-  if len(set(names)) != len(names):
-    parser.error(f"argument --optimizers: {text!r} names an optimizer twice")
-  return names
-
-
-def _check_arguments(parser: _Parser, args: argparse.Namespace) -> None:
+def _check_arguments(parser: cli.OneLineErrorParser, args: argparse.Namespace) -> None:
   """Calls ``parser.error`` (exit 2) on the first argument out of range."""
   if not 0 < args.steps <= MAX_STEPS:
     parser.error(f"argument --steps: must be in [1, {MAX_STEPS}], got {args.steps}")
@@ -399,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
   _check_arguments(parser, args)
-  names = _optimizer_names(parser, args.optimizers)
+  names = cli.optimizer_names(parser, args.optimizers, train.OPTIMIZERS)
 
   problem = train.make_problem(args.seed)
   lam_min, lam_max = train.hessian_extremes(problem)

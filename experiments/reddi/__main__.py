@@ -23,11 +23,11 @@ import math
 import pathlib
 import sys
 from typing import Any
-from typing import NoReturn
 
 import jax
 import jax.numpy as jnp
 
+from experiments import cli
 from experiments.reddi import checkpoint
 from experiments.reddi import outputs
 from experiments.reddi import problems
@@ -42,15 +42,8 @@ INTERRUPTED = 130
 """The exit status after Ctrl-C (128 + SIGINT), as a shell reports it."""
 
 
-class _Parser(argparse.ArgumentParser):
-  """An ArgumentParser whose errors are a single line on stderr (exit status 2)."""
-
-  def error(self, message: str) -> NoReturn:
-    self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
-
-
-def _parser() -> _Parser:
-  parser = _Parser(
+def _parser() -> cli.OneLineErrorParser:
+  parser = cli.OneLineErrorParser(
     prog=PROG,
     description=(
       "Runs optimizers on the synthetic problems of Reddi, Kale & Kumar (ICLR 2018), §5,"
@@ -152,20 +145,7 @@ def _parser() -> _Parser:
   return parser
 
 
-def _optimizer_names(parser: _Parser, text: str) -> list[str]:
-  names = [name.strip() for name in text.split(",")]
-  known = [*problems.OPTIMIZERS, *problems.torch_optim_names()]
-  for name in names:
-    if name not in known:
-      parser.error(
-        f"argument --optimizers: unknown optimizer {name!r}; choose from {', '.join(known)}"
-      )
-  if len(set(names)) != len(names):
-    parser.error(f"argument --optimizers: {text!r} names an optimizer twice")
-  return names
-
-
-def _check_arguments(parser: _Parser, args: argparse.Namespace) -> None:
+def _check_arguments(parser: cli.OneLineErrorParser, args: argparse.Namespace) -> None:
   """Calls ``parser.error`` (exit 2) on the first argument out of range."""
   if not 0 < args.steps <= problems.MAX_STEPS:
     parser.error(f"argument --steps: must be in [1, {problems.MAX_STEPS}], got {args.steps}")
@@ -412,7 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
   parser = _parser()
   args = parser.parse_args(argv)
   _check_arguments(parser, args)
-  names = _optimizer_names(parser, args.optimizers)
+  names = cli.optimizer_names(
+    parser, args.optimizers, [*problems.OPTIMIZERS, *problems.torch_optim_names()]
+  )
   try:
     return _main(args, names)
   except checkpoint.CheckpointError as error:
