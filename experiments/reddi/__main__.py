@@ -133,8 +133,8 @@ def _parser() -> cli.OneLineErrorParser:
     "--resume",
     action="store_true",
     help=(
-      "continue the run checkpointed in --out DIR, given the same other arguments; an"
-      " optimizer with no checkpoint yet starts from step 0"
+      "continue the run checkpointed in --out DIR, given the same other arguments (a run"
+      " with no checkpoint yet starts from step 0; a finished one only rewrites its outputs)"
     ),
   )
   parser.add_argument(
@@ -177,8 +177,6 @@ def _check_arguments(parser: cli.OneLineErrorParser, args: argparse.Namespace) -
   if args.resume:
     if out is None:
       parser.error("argument --resume: needs --out DIR, where the checkpoints are")
-    if not (out / CHECKPOINTS / MANIFEST).is_file():
-      parser.error(f"argument --resume: no checkpointed run in {str(out / CHECKPOINTS)!r}")
   elif out is not None and (out / CHECKPOINTS / MANIFEST).exists():
     parser.error(
       f"argument --out: {str(out)!r} holds the checkpoints of an earlier run; pass --resume"
@@ -358,7 +356,7 @@ def _main(args: argparse.Namespace, names: list[str]) -> int:
     directory = out / CHECKPOINTS
     try:
       directory.mkdir(parents=True, exist_ok=True)
-      if not args.resume:
+      if not (args.resume and (directory / MANIFEST).exists()):
         checkpoint.write_json(directory / MANIFEST, config)
     except OSError as error:
       print(f"{PROG}: error: cannot write {directory}: {error.strerror}", file=sys.stderr)

@@ -756,10 +756,19 @@ def test_cli_resume_with_other_arguments_exits_2(capsys, tmp_path, _finished_run
     status, _, stderr = _main(capsys, *_SMALL_RUN, *args, "--out", str(out), "--resume")
     assert status == 2
     assert len(stderr.splitlines()) == 1 and match in stderr, stderr
-  with pytest.raises(SystemExit) as exit_info:
-    cli.main([*_SMALL_RUN, "--out", str(tmp_path / "empty"), "--resume"])
-  assert exit_info.value.code == 2
-  assert "no checkpointed run" in capsys.readouterr().err
+
+
+def test_cli_resume_starts_a_missing_run_and_repeats_a_finished_one(capsys, tmp_path):
+  """So that the README's command can be run again: the second run computes nothing."""
+  out = tmp_path / "out"
+  first, _, _ = _main(capsys, *_SMALL_RUN, "--out", str(out), "--resume")
+  results = (out / "results.json").read_text()
+  second, _, _ = _main(capsys, *_SMALL_RUN, "--out", str(out), "--resume")
+  assert first == second == 0
+  before, after = json.loads(results), json.loads((out / "results.json").read_text())
+  for run_before, run_after in zip(before["runs"], after["runs"], strict=True):
+    assert run_after["x_final"] == run_before["x_final"]
+    assert run_after["avg_regret_final"] == run_before["avg_regret_final"]
 
 
 def test_cli_damaged_checkpoint_in_a_subprocess(tmp_path, _finished_run):
