@@ -1,9 +1,7 @@
 """Tests for :func:`jaxopt_fix.torch_optim.adamax` (parity with torch: parity_tests/specs)."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from jaxopt_fix import torch_optim
@@ -39,27 +37,6 @@ def test_eps_is_inside_the_maximum():
   updates, state = tx.update(jnp.zeros(1), tx.init(params), params)
   np.testing.assert_array_equal(state[2].exp_inf, [np.float32(1e-3)])
   np.testing.assert_array_equal(updates, [0.0])
-
-
-def test_jit_scan_compiles_once():
-  tx = torch_optim.adamax(weight_decay=0.1, maximize=True)
-  traces = []
-
-  @jax.jit
-  def run(params, grads):
-    traces.append(None)
-
-    def step(carry, g):
-      params, state = carry
-      updates, state = tx.update(g, state, params)
-      return (optax.apply_updates(params, updates), state), None
-
-    return jax.lax.scan(step, (params, tx.init(params)), grads)[0]
-
-  grads = jnp.asarray(np.random.default_rng(0).standard_normal((5, 3)), jnp.float32)
-  run(jnp.zeros(3), grads)
-  run(jnp.ones(3), -grads)
-  assert len(traces) == 1
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])

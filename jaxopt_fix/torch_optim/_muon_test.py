@@ -1,7 +1,6 @@
 """Tests for :func:`jaxopt_fix.torch_optim.muon` (parity with torch:
 parity_tests/test_muon_parity.py)."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -38,27 +37,6 @@ def test_needs_params():
   tx = torch_optim.muon()
   with pytest.raises(ValueError, match="needs the params"):
     tx.update(jnp.ones((2, 3)), tx.init(jnp.zeros((2, 3))))
-
-
-def test_jit_scan_compiles_once():
-  tx = torch_optim.muon(lr=0.02, adjust_lr_fn="match_rms_adamw")
-  traces = []
-
-  @jax.jit
-  def run(params, grads):
-    traces.append(None)
-
-    def step(carry, g):
-      params, state = carry
-      updates, state = tx.update(g, state, params)
-      return (optax.apply_updates(params, updates), state), None
-
-    return jax.lax.scan(step, (params, tx.init(params)), grads)[0]
-
-  grads = jnp.asarray(np.random.default_rng(0).standard_normal((5, 4, 3)), jnp.float32)
-  run(jnp.zeros((4, 3)), grads)
-  run(jnp.ones((4, 3)), -grads)
-  assert len(traces) == 1
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])

@@ -39,27 +39,6 @@ def test_sign_flip_skips_the_step_and_clamps():
   assert int(state[1].step) == 2
 
 
-def test_jit_scan_compiles_once():
-  tx = torch_optim.rprop(maximize=True)
-  traces = []
-
-  @jax.jit
-  def run(params, grads):
-    traces.append(None)
-
-    def step(carry, g):
-      params, state = carry
-      updates, state = tx.update(g, state, params)
-      return (optax.apply_updates(params, updates), state), None
-
-    return jax.lax.scan(step, (params, tx.init(params)), grads)[0]
-
-  grads = jnp.asarray(np.random.default_rng(0).standard_normal((5, 3)), jnp.float32)
-  run(jnp.zeros(3), grads)
-  run(jnp.ones(3), -grads)
-  assert len(traces) == 1
-
-
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 def test_preserves_dtype(dtype):
   tx = torch_optim.rprop()
