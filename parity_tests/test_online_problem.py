@@ -92,7 +92,9 @@ def test_online_problem_matches_eager_torch(amsgrad, make_tx, autograd):
   torch_xs, torch_regret = _torch_online(amsgrad, STEPS, autograd=autograd)
   torch_seconds = time.perf_counter() - start
 
-  run = problems.run_online(make_tx(), STEPS, record_every=1000, indexing="zero", dtype=jnp.float32)
+  (run,) = problems.run_online(
+    {"tx": make_tx()}, STEPS, record_every=1000, indexing="zero", dtype=jnp.float32
+  ).values()
   torch_at_records = torch_xs[run.t - 1].astype(np.float64)
   x_diff = abs(run.x_final - float(torch_xs[-1]))
   max_x_diff = float(np.max(np.abs(run.x - torch_at_records)))

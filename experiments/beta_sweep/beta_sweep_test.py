@@ -50,12 +50,14 @@ def test_sweep_matches_single_runs():
   result = sweep.run_sweep(NAMES, b1, b2, steps, record_every=record_every)
   assert result.b1.tolist() == [float(np.float32(b)) for b in b1]
   assert result.t.tolist() == [1010, 2020]
-  for name in NAMES:
-    for i in range(len(b1)):
-      tx = problems.OPTIMIZERS[name](1e-2, float(result.b1[i]), float(result.b2[i]))
-      run = problems.run_online(tx, steps, record_every)
-      np.testing.assert_allclose(result.x[name][:, i], run.x, rtol=0, atol=2e-5)
-      np.testing.assert_allclose(result.regret[name][:, i], run.regret, rtol=2e-5, atol=1e-3)
+  txs = {
+    (name, i): problems.OPTIMIZERS[name](1e-2, float(result.b1[i]), float(result.b2[i]))
+    for name in NAMES
+    for i in range(len(b1))
+  }
+  for (name, i), run in problems.run_online(txs, steps, record_every).items():
+    np.testing.assert_allclose(result.x[name][:, i], run.x, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(result.regret[name][:, i], run.regret, rtol=2e-5, atol=1e-3)
 
 
 def test_results_do_not_depend_on_the_other_configurations():

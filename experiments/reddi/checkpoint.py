@@ -14,12 +14,12 @@ the fresh snapshot of the run being resumed; any difference or damage raises
 Example:
   >>> import pathlib, tempfile
   >>> from experiments.reddi import problems
-  >>> tx = problems.OPTIMIZERS["adam"](lr=1e-2)
+  >>> txs = {"adam": problems.OPTIMIZERS["adam"](lr=1e-2)}
   >>> config = {"problem": "online", "steps": 2020}
-  >>> path = pathlib.Path(tempfile.mkdtemp()) / "adam.npz"
-  >>> run = problems.run_online(tx, 2020, 101, chunk_steps=1010,
-  ...                           on_chunk=lambda snapshot: save(path, snapshot, config))
-  >>> template = problems.initial_snapshot(tx, 2020, 101)
+  >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.npz"
+  >>> runs = problems.run_online(txs, 2020, 101, chunk_steps=1010,
+  ...                            on_chunk=lambda snapshot: save(path, snapshot, config))
+  >>> template = problems.initial_snapshot(txs, 2020, 101)
   >>> load(path, template, config).records_done
   20
   >>> load(path, template, {**config, "steps": 4040})
@@ -42,7 +42,7 @@ import numpy as np
 
 from experiments.reddi import problems
 
-FORMAT = 1
+FORMAT = 2
 """The version of the file layout, stored in the header."""
 
 

@@ -64,7 +64,7 @@ def write_trajectory(path: pathlib.Path, runs: Mapping[str, problems.OnlineRun])
   Example:
     >>> import pathlib, tempfile
     >>> tx = problems.OPTIMIZERS["adam"](lr=1e-2)
-    >>> runs = {"adam": problems.run_online(tx, steps=300, record_every=100)}
+    >>> runs = problems.run_online({"adam": tx}, steps=300, record_every=100)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "trajectory.csv"
     >>> write_trajectory(path, runs)
     >>> print(path.read_text().splitlines()[0])

@@ -22,14 +22,15 @@ comes on the first step; ``"zero"`` (the default) is the 0-indexed loop of the
 common reproductions, ``for t in range(T): g = 1010 if t % 101 == 1 else -10``,
 with the large gradient on the second step.
 
-:func:`run_online` runs any optax transformation on the problem inside a
-``lax.scan`` over record points wrapping a ``lax.scan`` over steps, so memory is
-O(steps / record_every). Within each record interval the regret is accumulated
-in the simulation dtype as a double-word (compensated) sum, two TwoSums per
-step, so its accuracy does not depend on the interval's length; the intervals
-are combined in float64 on the host. What remains is the rounding of each
-term ``g * (x + 1)`` in float32: over 1e7 steps the regret of the float32
-trajectory is within about 4e-8 relative of the exact sum of its terms.
+:func:`run_online` runs optax transformations on the problem inside a
+``lax.scan`` over record points wrapping, per transformation, a ``lax.scan``
+over steps, all in one compiled program, so memory is O(steps / record_every).
+Within each record interval the regret is accumulated in the simulation dtype
+as a double-word (compensated) sum, two TwoSums per step, so its accuracy does
+not depend on the interval's length; the intervals are combined in float64 on
+the host. What remains is the rounding of each term ``g * (x + 1)`` in float32:
+over 1e7 steps the regret of the float32 trajectory is within about 4e-8
+relative of the exact sum of its terms.
 
 The stochastic problem (:func:`run_stochastic`) draws :math:`f_t(x) = 1010\,x`
 with probability 0.01 and :math:`-10\,x` otherwise, from a ``jax.random`` key
@@ -41,9 +42,10 @@ continues from one (:mod:`experiments.reddi.checkpoint` saves and loads them).
 
 Example:
   >>> from experiments.reddi import problems
-  >>> for name in ("adam", "amsgrad"):
-  ...   tx = problems.OPTIMIZERS[name](lr=1e-2, b1=0.9, b2=0.99)
-  ...   run = problems.run_online(tx, steps=100_000, record_every=1000)
+  >>> names = ("adam", "amsgrad")
+  >>> txs = {name: problems.OPTIMIZERS[name](lr=1e-2, b1=0.9, b2=0.99) for name in names}
+  >>> runs = problems.run_online(txs, steps=100_000, record_every=1000)
+  >>> for name, run in runs.items():
   ...   print(f"{name}: x_T = {run.x_final:+.4f}, R_T/T = {run.avg_regret_final:.3f}")
   adam: x_T = +0.9572, R_T/T = 0.513
   amsgrad: x_T = -0.7995, R_T/T = 0.395
@@ -53,6 +55,7 @@ Example:
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 import dataclasses
 import inspect
 import time
@@ -205,25 +208,33 @@ def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 Records = tuple[jax.Array, jax.Array, jax.Array]
-"""Per record point: the iterate, and the interval's regret as a double word."""
+"""Per record point and optimizer: the iterate, and the interval's regret as a double word."""
 
 
 def _make_chunk(
-  tx: optax.GradientTransformation,
+  txs: Sequence[optax.GradientTransformation],
   record_every: int,
   num_records: int,
   gradient: Callable[[jax.Array, Any, Any], jax.Array],
-) -> Callable[[OnlineState, Any], tuple[OnlineState, Records]]:
-  """A function running ``num_records * record_every`` steps from a state.
+) -> Callable[[tuple[OnlineState, ...], Any], tuple[tuple[OnlineState, ...], Records]]:
+  """A function running ``num_records * record_every`` steps of every optimizer from their states.
 
   ``gradient(step, key, dtype)`` gives the gradient at a 0-based step; ``key``
   is passed through unchanged (``None`` for the online problem). The function
-  returns the final state and, per record point, the iterate after the
-  interval and the interval's regret as a double word ``(total, compensation)``
-  (its value is ``total + compensation``, taken in float64 on the host).
+  returns the final states and, per record point and optimizer (the last
+  axis), the iterate after the interval and the interval's regret as a double
+  word ``(total, compensation)`` (its value is ``total + compensation``, taken
+  in float64 on the host).
+
+  Each optimizer has its own inner ``lax.scan`` over the interval's steps: XLA's
+  CPU backend compiles a while loop into a single function only when its body
+  touches less than 1 KiB (``xla_cpu_small_while_loop_byte_threshold``), and
+  one loop carrying all eight optimizers of the CLI crosses it and runs 15×
+  slower (17.8 s instead of 1.2 s for 10.1M steps), a kernel launch per scalar
+  operation.
   """
 
-  def one_step(carry, key):
+  def one_step(tx, carry, key):
     x, opt_state, step, total, compensation = carry
     g = gradient(step, key, x.dtype)
     term = g * (x - X_STAR)  # f_s(x_s) - f_s(x*), with x_s before the update.
@@ -235,16 +246,22 @@ def _make_chunk(
     x = jnp.clip(cast(jax.Array, optax.apply_updates(x, updates)), X_MIN, X_MAX)
     return (x, opt_state, step + 1, total, compensation), None
 
-  def one_record(state: OnlineState, key):
+  def one_interval(tx, state: OnlineState, key):
     zero = jnp.zeros((), state.x.dtype)
     carry = (state.x, state.opt_state, state.step, zero, zero)
     (x, opt_state, step, total, compensation), _ = jax.lax.scan(
-      lambda c, _: one_step(c, key), carry, length=record_every
+      lambda c, _: one_step(tx, c, key), carry, length=record_every
     )
     return OnlineState(x, opt_state, step), (x, total, compensation)
 
-  def chunk(state: OnlineState, key):
-    return jax.lax.scan(lambda s, _: one_record(s, key), state, length=num_records)
+  def one_record(states: tuple[OnlineState, ...], key):
+    ends = [one_interval(tx, state, key) for tx, state in zip(txs, states, strict=True)]
+    records = zip(*(record for _, record in ends), strict=True)
+    x, total, compensation = (jnp.stack(r, axis=-1) for r in records)
+    return tuple(state for state, _ in ends), (x, total, compensation)
+
+  def chunk(states: tuple[OnlineState, ...], key):
+    return jax.lax.scan(lambda s, _: one_record(s, key), states, length=num_records)
 
   return chunk
 
@@ -258,9 +275,10 @@ class Snapshot:
   ``on_chunk`` callback they are the run's own buffers: copy them to keep them.
 
   Attributes:
-    state: The simulation's carry (batched over seeds for the stochastic problem).
+    state: The simulation's carry, one :class:`OnlineState` per optimizer (batched
+      over seeds for the stochastic problem).
     x: The iterate at each record point, in the simulation dtype, shape
-      ``(num_records,)`` or ``(num_records, seeds)``.
+      ``(num_records, optimizers)`` or ``(num_records, seeds, optimizers)``.
     total: Each record interval's regret, the high word of a double word.
     compensation: The low word: an interval's regret is ``total + compensation``.
     key: The raw ``uint32`` key data, shape ``(seeds, 2)``, for the stochastic
@@ -270,7 +288,7 @@ class Snapshot:
     run_seconds: Wall time of the simulation so far, compilation excluded.
   """
 
-  state: OnlineState
+  state: tuple[OnlineState, ...]
   x: np.ndarray
   total: np.ndarray
   compensation: np.ndarray
@@ -312,8 +330,13 @@ def _stochastic_keys(seed: int, seeds: int) -> np.ndarray:
   return np.stack([np.asarray(jax.random.key_data(jax.random.key(seed + i))) for i in range(seeds)])
 
 
+def _check_optimizers(txs: Mapping[str, optax.GradientTransformation]) -> None:
+  if not txs:
+    raise ValueError("txs must name at least one transformation.")
+
+
 def initial_snapshot(
-  tx: optax.GradientTransformation,
+  txs: Mapping[str, optax.GradientTransformation],
   steps: int,
   record_every: int,
   dtype: jax.typing.DTypeLike = jnp.float32,
@@ -324,7 +347,7 @@ def initial_snapshot(
   """The snapshot at step 0 (also the template a checkpoint is checked against).
 
   Args:
-    tx: The transformation.
+    txs: The transformations, by name (the names do not enter the snapshot).
     steps: See :func:`run_online`.
     record_every: See :func:`run_online`.
     dtype: See :func:`run_online`.
@@ -338,19 +361,22 @@ def initial_snapshot(
   Raises:
     ValueError: if an argument is out of range.
   """
+  _check_optimizers(txs)
   dtype = _check_run_arguments(steps, record_every, dtype)
   num_records = steps // record_every
   if seed is None:
-    state = init_online(tx, dtype)
+    state = tuple(init_online(tx, dtype) for tx in txs.values())
     key, batch = None, ()
   else:
     if seeds < 1 or not 0 <= seed <= MAX_SEED - seeds + 1:
       raise ValueError(
         f"seeds must be >= 1 and seed..seed+seeds-1 in [0, {MAX_SEED}], got {seed}, {seeds}."
       )
-    state = jax.vmap(lambda _: init_online(tx, dtype))(jnp.arange(seeds))
+    state = tuple(
+      jax.vmap(lambda _, tx=tx: init_online(tx, dtype))(jnp.arange(seeds)) for tx in txs.values()
+    )
     key, batch = _stochastic_keys(seed, seeds), (seeds,)
-  nan = np.full((num_records, *batch), np.nan, dtype)
+  nan = np.full((num_records, *batch, len(txs)), np.nan, dtype)
   return Snapshot(
     state, nan, nan.copy(), nan.copy(), key, record_every, records_done=0, run_seconds=0.0
   )
@@ -369,9 +395,11 @@ class OnlineRun:
     x: float64 array, the iterate :math:`x_t` after ``t`` steps (exactly the
       simulation's value, converted).
     regret: float64 array, the regret :math:`R_t`.
-    compile_seconds: Wall time spent tracing and compiling.
-    run_seconds: Wall time of the simulation proper, compilation excluded
-      (including the time before a resume).
+    compile_seconds: Wall time spent tracing and compiling the program that
+      ran this optimizer and the others run with it.
+    run_seconds: Wall time of that program's simulation proper, compilation
+      excluded (including the time before a resume): all the optimizers run
+      together, so they share it.
     state: The final :class:`OnlineState` (to continue the run).
   """
 
@@ -438,12 +466,13 @@ def check_snapshot(snapshot: Snapshot, template: Snapshot) -> None:
     raise ValueError("the snapshot's record interval is not the run's.")
   if not 0 <= snapshot.records_done <= len(template.x):
     raise ValueError(f"records_done must be in [0, {len(template.x)}].")
-  if np.any(np.asarray(snapshot.state.step) != snapshot.records_done * template.record_every):
+  steps_done = snapshot.records_done * template.record_every
+  if any(np.any(np.asarray(state.step) != steps_done) for state in snapshot.state):
     raise ValueError("the snapshot's step count does not match its record points.")
 
 
 def _simulate(
-  tx: optax.GradientTransformation,
+  txs: Mapping[str, optax.GradientTransformation],
   steps: int,
   record_every: int,
   gradient: Callable[[jax.Array, Any, Any], jax.Array],
@@ -452,7 +481,7 @@ def _simulate(
   progress: Callable[[int], object] | None,
   resume_from: Snapshot | None,
   on_chunk: Callable[[Snapshot], object] | None,
-) -> OnlineRun:
+) -> dict[str, OnlineRun]:
   """Runs the chunks of a run from ``resume_from`` (default: ``template``)."""
   snapshot = template if resume_from is None else resume_from
   check_snapshot(snapshot, template)
@@ -466,7 +495,7 @@ def _simulate(
   key = None if snapshot.key is None else jnp.asarray(snapshot.key)
 
   def compiled_chunk(n: int):
-    chunk = _make_chunk(tx, record_every, n, gradient)
+    chunk = _make_chunk(tuple(txs.values()), record_every, n, gradient)
     if key is not None:  # Batched over seeds, records first.
       chunk = jax.vmap(chunk, in_axes=(0, 0), out_axes=(0, 1))
     return jax.jit(chunk).lower(state, key).compile()
@@ -494,20 +523,24 @@ def _simulate(
     if progress is not None:
       progress(n * record_every)
 
+  t = np.arange(1, num_records + 1, dtype=np.int64) * record_every
   # Each interval's regret is the double word total + compensation.
-  intervals = total.astype(np.float64) + compensation.astype(np.float64)
-  return OnlineRun(
-    t=np.arange(1, num_records + 1, dtype=np.int64) * record_every,
-    x=x.astype(np.float64),
-    regret=np.cumsum(intervals, axis=0),
-    compile_seconds=compile_seconds,
-    run_seconds=run_seconds,
-    state=state,
-  )
+  regret = np.cumsum(total.astype(np.float64) + compensation.astype(np.float64), axis=0)
+  return {
+    name: OnlineRun(
+      t=t,
+      x=x[..., i].astype(np.float64),
+      regret=regret[..., i],
+      compile_seconds=compile_seconds,
+      run_seconds=run_seconds,
+      state=state[i],
+    )
+    for i, name in enumerate(txs)
+  }
 
 
 def run_online(
-  tx: optax.GradientTransformation,
+  txs: Mapping[str, optax.GradientTransformation],
   steps: int,
   record_every: int,
   indexing: str = "zero",
@@ -517,18 +550,19 @@ def run_online(
   progress: Callable[[int], object] | None = None,
   resume_from: Snapshot | None = None,
   on_chunk: Callable[[Snapshot], object] | None = None,
-) -> OnlineRun:
-  """Runs ``tx`` for ``steps`` steps of the online problem from ``x_0 = 0``.
+) -> dict[str, OnlineRun]:
+  """Runs each of ``txs`` for ``steps`` steps of the online problem from ``x_0 = 0``.
 
   Each step takes the gradient of the current loss at the current iterate,
-  applies ``tx``'s update and clips the iterate to [-1, 1]. The steps run in
-  compiled chunks of about ``chunk_steps`` steps (a whole number of record
-  intervals); at most two chunk lengths are compiled. A run resumed from a
-  snapshot taken after a chunk gives bit for bit the results of a run that
-  was never stopped.
+  applies the transformation's update and clips the iterate to [-1, 1]. All
+  the transformations run in one compiled program, in chunks of about
+  ``chunk_steps`` steps (a whole number of record intervals); at most two
+  chunk lengths are compiled. Each transformation's trajectory is bit for bit
+  the one it has when run alone, and a run resumed from a snapshot taken after
+  a chunk gives bit for bit the results of a run that was never stopped.
 
   Args:
-    tx: Any optax gradient transformation (including the learning rate).
+    txs: Optax gradient transformations (including the learning rate), by name.
     steps: The number of steps T, in [1, 2**31 - 1].
     record_every: Record ``x_t`` and ``R_t`` every this many steps; must divide
       ``steps``. Memory is O(steps / record_every).
@@ -544,20 +578,21 @@ def run_online(
       save a checkpoint).
 
   Returns:
-    The :class:`OnlineRun` with ``steps // record_every`` record points.
+    The :class:`OnlineRun` of each transformation, by the same names in the
+    same order, with ``steps // record_every`` record points.
 
   Raises:
     ValueError: if an argument is out of range, or ``resume_from`` does not
       fit the run.
   """
   _check_indexing(indexing)
-  template = initial_snapshot(tx, steps, record_every, dtype)
+  template = initial_snapshot(txs, steps, record_every, dtype)
 
   def gradient(step, _, dtype):
     return online_gradient(step, indexing, dtype)
 
   return _simulate(
-    tx,
+    txs,
     steps,
     record_every,
     gradient,
@@ -570,7 +605,7 @@ def run_online(
 
 
 def run_stochastic(
-  tx: optax.GradientTransformation,
+  txs: Mapping[str, optax.GradientTransformation],
   steps: int,
   record_every: int,
   seed: int = 0,
@@ -581,18 +616,19 @@ def run_stochastic(
   progress: Callable[[int], object] | None = None,
   resume_from: Snapshot | None = None,
   on_chunk: Callable[[Snapshot], object] | None = None,
-) -> OnlineRun:
-  """Runs ``tx`` on the stochastic problem, for seeds ``seed, ..., seed + seeds - 1`` at once.
+) -> dict[str, OnlineRun]:
+  """Runs each of ``txs`` on the stochastic problem, for seeds ``seed, ..., seed + seeds - 1``.
 
   The gradient at each step is 1010 with probability 0.01, else -10 (see
   :func:`stochastic_gradient`), so the expected loss is :math:`0.2 x` with
   optimum :math:`x^* = -1`. The seeds run side by side (``jax.vmap``), each
   with its own key ``jax.random.key(seed + i)``, so a seed's trajectory does
-  not depend on which other seeds run with it. The regret is taken against
+  not depend on which other seeds or transformations run with it, and all
+  transformations see the same draws. The regret is taken against
   :math:`x^* = -1` on the drawn losses.
 
   Args:
-    tx: Any optax gradient transformation (including the learning rate).
+    txs: Optax gradient transformations (including the learning rate), by name.
     steps: See :func:`run_online`.
     record_every: See :func:`run_online`.
     seed: The first seed, >= 0.
@@ -604,7 +640,8 @@ def run_stochastic(
     on_chunk: See :func:`run_online`.
 
   Returns:
-    The :class:`OnlineRun`, with arrays of shape ``(steps // record_every, seeds)``.
+    The :class:`OnlineRun` of each transformation, by the same names in the
+    same order, with arrays of shape ``(steps // record_every, seeds)``.
 
   Raises:
     ValueError: if an argument is out of range, or ``resume_from`` does not
@@ -612,13 +649,13 @@ def run_stochastic(
 
   Example:
     >>> tx = OPTIMIZERS["adam"](lr=1e-2, b1=0.9, b2=0.99)
-    >>> run = run_stochastic(tx, steps=10_000, record_every=1000, seed=0, seeds=3)
-    >>> run.x.shape
+    >>> runs = run_stochastic({"adam": tx}, steps=10_000, record_every=1000, seed=0, seeds=3)
+    >>> runs["adam"].x.shape
     (10, 3)
   """
-  template = initial_snapshot(tx, steps, record_every, dtype, seed=seed, seeds=seeds)
+  template = initial_snapshot(txs, steps, record_every, dtype, seed=seed, seeds=seeds)
   return _simulate(
-    tx,
+    txs,
     steps,
     record_every,
     stochastic_gradient,
@@ -628,32 +665,6 @@ def run_stochastic(
     resume_from,
     on_chunk,
   )
-
-
-def run_many(
-  txs: Mapping[str, optax.GradientTransformation],
-  steps: int,
-  record_every: int,
-  indexing: str = "zero",
-  dtype: jax.typing.DTypeLike = jnp.float32,
-  **kwargs: Any,
-) -> dict[str, OnlineRun]:
-  """Runs several transformations one after another; see :func:`run_online`.
-
-  Args:
-    txs: The transformations, by name.
-    steps: See :func:`run_online`.
-    record_every: See :func:`run_online`.
-    indexing: See :func:`run_online`.
-    dtype: See :func:`run_online`.
-    **kwargs: Passed to :func:`run_online` (``chunk_steps``, ``progress``).
-
-  Returns:
-    The runs, by the same names, in the same order.
-  """
-  return {
-    name: run_online(tx, steps, record_every, indexing, dtype, **kwargs) for name, tx in txs.items()
-  }
 
 
 @dataclasses.dataclass(frozen=True)

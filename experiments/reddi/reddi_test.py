@@ -1,6 +1,7 @@
 """Tests of :mod:`experiments.reddi`: the online problem's simulation and its command line."""
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -25,6 +26,16 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 LR = 1e-2
 
 
+def _run_online(tx: optax.GradientTransformation, *args, **kwargs) -> problems.OnlineRun:
+  """:func:`problems.run_online` of one transformation."""
+  return problems.run_online({"tx": tx}, *args, **kwargs)["tx"]
+
+
+def _run_stochastic(tx: optax.GradientTransformation, *args, **kwargs) -> problems.OnlineRun:
+  """:func:`problems.run_stochastic` of one transformation."""
+  return problems.run_stochastic({"tx": tx}, *args, **kwargs)["tx"]
+
+
 def _gradients(steps: int, indexing: str = "zero") -> np.ndarray:
   return np.asarray(
     problems.online_gradient(jnp.arange(steps, dtype=jnp.int32), indexing), np.float64
@@ -43,7 +54,7 @@ def test_online_gradient_indexings():
 
 
 def test_run_shapes_and_fields():
-  run = problems.run_online(optax.adam(LR), steps=2020, record_every=101)
+  run = _run_online(optax.adam(LR), steps=2020, record_every=101)
   assert run.t.tolist() == list(range(101, 2021, 101))
   assert run.x.shape == run.regret.shape == run.avg_regret.shape == (20,)
   assert run.x.dtype == run.regret.dtype == np.float64
@@ -59,14 +70,14 @@ def test_run_shapes_and_fields():
 )
 def test_first_step_and_clipping(indexing, x_1, regret_1):
   # SGD from 0: x_1 = -lr * g_1, clipped; R_1 = g_1 * (x_0 + 1) = g_1.
-  run = problems.run_online(optax.sgd(LR), steps=1, record_every=1, indexing=indexing)
+  run = _run_online(optax.sgd(LR), steps=1, record_every=1, indexing=indexing)
   assert run.x.tolist() == [pytest.approx(x_1)]
   assert run.regret.tolist() == [regret_1]
 
 
 def test_adam_fails_and_amsgrad_converges_at_1e5_steps():
   # Reference numbers: float32 JAX scan, 0-indexed, lr 1e-2, betas (0.9, 0.99).
-  runs = problems.run_many(
+  runs = problems.run_online(
     {name: problems.OPTIMIZERS[name](LR, 0.9, 0.99) for name in problems.OPTIMIZERS},
     steps=100_000,
     record_every=1000,
@@ -96,7 +107,7 @@ def test_regret_is_the_exact_sum_of_the_trajectory(name):
   """
   steps = 1_000_000
   tx = problems.OPTIMIZERS[name](LR, 0.9, 0.99)
-  every_step = problems.run_online(tx, steps, record_every=1)
+  every_step = _run_online(tx, steps, record_every=1)
   x_before = np.concatenate([[0.0], every_step.x[:-1]])
   terms = _gradients(steps) * (x_before + 1.0)
   exact = np.cumsum(terms)
@@ -104,7 +115,7 @@ def test_regret_is_the_exact_sum_of_the_trajectory(name):
   scale = abs(exact[-1])
   np.testing.assert_allclose(every_step.regret, exact, rtol=0, atol=1e-6 * scale)
   for record_every in (1000, steps):
-    run = problems.run_online(tx, steps, record_every)
+    run = _run_online(tx, steps, record_every)
     np.testing.assert_array_equal(run.x, every_step.x[run.t - 1])
     np.testing.assert_allclose(run.regret, exact[run.t - 1], rtol=0, atol=1e-6 * scale)
     assert abs(run.regret[-1] / exact[-1] - 1) < 1e-6
@@ -112,11 +123,11 @@ def test_regret_is_the_exact_sum_of_the_trajectory(name):
 
 def test_float64_run_is_close_to_float32():
   tx = problems.OPTIMIZERS["amsgrad"](LR, 0.9, 0.99)
-  run32 = problems.run_online(tx, 100_000, 1000)
+  run32 = _run_online(tx, 100_000, 1000)
   with pytest.raises(ValueError, match="x64"):
-    problems.run_online(tx, 100_000, 1000, dtype=jnp.float64)
+    _run_online(tx, 100_000, 1000, dtype=jnp.float64)
   with jax.enable_x64(True):
-    run64 = problems.run_online(tx, 100_000, 1000, dtype=jnp.float64)
+    run64 = _run_online(tx, 100_000, 1000, dtype=jnp.float64)
     assert run64.state.x.dtype == jnp.float64
   np.testing.assert_allclose(run64.x, run32.x, rtol=0, atol=5e-4)
   assert run64.avg_regret_final == pytest.approx(run32.avg_regret_final, abs=1e-5)
@@ -124,21 +135,38 @@ def test_float64_run_is_close_to_float32():
 
 def test_chunks_and_progress_do_not_change_the_run():
   tx = optax.adam(LR)
-  whole = problems.run_online(tx, 2020, 101)
+  whole = _run_online(tx, 2020, 101)
   for chunk_steps in (505, 707, 10**9):  # 4 chunks; 2 chunks and a remainder; 1 chunk.
     done = []
-    chunked = problems.run_online(tx, 2020, 101, chunk_steps=chunk_steps, progress=done.append)
+    chunked = _run_online(tx, 2020, 101, chunk_steps=chunk_steps, progress=done.append)
     assert sum(done) == 2020
     np.testing.assert_array_equal(chunked.x, whole.x)
     np.testing.assert_array_equal(chunked.regret, whole.regret)
 
 
-def test_run_many_runs_each_in_order():
-  txs = {"b": optax.sgd(LR), "a": optax.adam(LR)}
-  runs = problems.run_many(txs, 2020, 101)
-  assert list(runs) == ["b", "a"]
+@pytest.mark.parametrize("problem", ["online", "stochastic"])
+def test_optimizers_run_together_as_each_alone(problem):
+  """One compiled program for all the optimizers: each trajectory is bit for bit its own."""
+  txs = {
+    "sgd": optax.sgd(LR),
+    "adam": problems.OPTIMIZERS["adam"](LR),
+    "yogi": problems.OPTIMIZERS["yogi"](LR),
+    "twin": problems.get_optimizer("torch_optim.rmsprop")(LR),
+  }
+  if problem == "online":
+    run = functools.partial(problems.run_online, steps=2020, record_every=101, chunk_steps=1010)
+  else:
+    run = functools.partial(
+      problems.run_stochastic, steps=2020, record_every=101, seed=3, seeds=2, chunk_steps=1010
+    )
+  runs = run(txs)
+  assert list(runs) == list(txs)
   for name, tx in txs.items():
-    np.testing.assert_array_equal(runs[name].x, problems.run_online(tx, 2020, 101).x)
+    alone = run({name: tx})[name]
+    _assert_same_run(runs[name], alone)
+    assert runs[name].run_seconds == runs["sgd"].run_seconds
+  with pytest.raises(ValueError, match="at least one"):
+    run({})
 
 
 def test_optimizers_registry():
@@ -155,11 +183,9 @@ def test_optimizers_registry():
   for name, optimizer in problems.OPTIMIZERS.items():
     assert optimizer.default_eps == (1e-3 if name.startswith("yogi") else 1e-8)
   yogi = problems.OPTIMIZERS["yogi"]
-  by_default = problems.run_online(yogi(LR, 0.9, 0.99), 2020, 101).x
-  np.testing.assert_array_equal(
-    problems.run_online(yogi(LR, 0.9, 0.99, 1e-3), 2020, 101).x, by_default
-  )
-  assert not np.array_equal(problems.run_online(yogi(LR, 0.9, 0.99, 1e-8), 2020, 101).x, by_default)
+  by_default = _run_online(yogi(LR, 0.9, 0.99), 2020, 101).x
+  np.testing.assert_array_equal(_run_online(yogi(LR, 0.9, 0.99, 1e-3), 2020, 101).x, by_default)
+  assert not np.array_equal(_run_online(yogi(LR, 0.9, 0.99, 1e-8), 2020, 101).x, by_default)
 
 
 @pytest.mark.parametrize(
@@ -175,7 +201,7 @@ def test_optimizers_registry():
 )
 def test_run_online_rejects_bad_arguments(kwargs, match):
   with pytest.raises(ValueError, match=match):
-    problems.run_online(optax.sgd(LR), **kwargs)
+    _run_online(optax.sgd(LR), **kwargs)
 
 
 # Command line.
@@ -200,8 +226,9 @@ def test_cli_runs_and_writes_results(tmp_path):
   result = _cli("--steps", "2020", "--record-every", "101", "--out", str(out))
   assert result.returncode == 0, result.stderr
   table = result.stdout.splitlines()
-  assert table[1].split() == ["optimizer", "variant", "x_T", "R_T/T", "seconds", "compile_s"]
+  assert table[1].split() == ["optimizer", "variant", "x_T", "R_T/T"]
   assert [line.split()[:2] for line in table[2:4]] == [["adam", "optax"], ["amsgrad", "torch"]]
+  assert table[-2].startswith(f"{len(problems.OPTIMIZERS)} optimizers in one compiled program: ")
   results = json.loads((out / "results.json").read_text())
   assert {"problem", "steps", "indexing", "lr", "runs"} <= set(results)
   assert (results["problem"], results["steps"], results["indexing"], results["lr"]) == (
@@ -210,7 +237,7 @@ def test_cli_runs_and_writes_results(tmp_path):
     "zero",
     0.01,
   )
-  expected = problems.run_online(problems.OPTIMIZERS["amsgrad"](0.01, 0.9, 0.99), 2020, 101)
+  expected = _run_online(problems.OPTIMIZERS["amsgrad"](0.01, 0.9, 0.99), 2020, 101)
   amsgrad = results["runs"][1]
   assert {"optimizer", "variant", "x_final", "avg_regret_final", "seconds"} <= set(amsgrad)
   assert amsgrad["x_final"] == expected.x_final
@@ -322,14 +349,14 @@ def test_stochastic_gradient_is_a_function_of_key_and_step():
 
 def test_stochastic_runs_are_reproducible_by_seed():
   tx = problems.OPTIMIZERS["amsgrad"](LR)
-  run = problems.run_stochastic(tx, 20200, 101, seed=3, seeds=3)
+  run = _run_stochastic(tx, 20200, 101, seed=3, seeds=3)
   assert run.x.shape == run.regret.shape == run.avg_regret.shape == (200, 3)
   assert run.state.x.shape == (3,)
-  again = problems.run_stochastic(tx, 20200, 101, seed=3, seeds=3, chunk_steps=5050)
+  again = _run_stochastic(tx, 20200, 101, seed=3, seeds=3, chunk_steps=5050)
   np.testing.assert_array_equal(again.x, run.x)
   np.testing.assert_array_equal(again.regret, run.regret)
   # Each seed's trajectory is its own: the same alone as in the batch, and the seeds differ.
-  alone = problems.run_stochastic(tx, 20200, 101, seed=5, seeds=1)
+  alone = _run_stochastic(tx, 20200, 101, seed=5, seeds=1)
   np.testing.assert_array_equal(alone.x[:, 0], run.x[:, 2])
   np.testing.assert_array_equal(alone.regret[:, 0], run.regret[:, 2])
   for i, j in ((0, 1), (1, 2), (0, 2)):
@@ -341,7 +368,7 @@ def test_stochastic_runs_are_reproducible_by_seed():
 def test_stochastic_adam_drifts_to_plus_one_and_amsgrad_does_not():
   # The paper's Figure 1 (right), here at 2e5 steps and 4 seeds.
   runs = {
-    name: problems.run_stochastic(problems.OPTIMIZERS[name](LR), 200_000, 1000, seeds=4)
+    name: _run_stochastic(problems.OPTIMIZERS[name](LR), 200_000, 1000, seeds=4)
     for name in ("adam", "amsgrad")
   }
   assert np.all(runs["adam"].x[-1] > 0.5)
@@ -351,7 +378,7 @@ def test_stochastic_adam_drifts_to_plus_one_and_amsgrad_does_not():
 @pytest.mark.parametrize(("seed", "seeds"), [(-1, 1), (0, 0), (2**31 - 1, 2)])
 def test_stochastic_rejects_bad_seeds(seed, seeds):
   with pytest.raises(ValueError, match="seed"):
-    problems.run_stochastic(optax.sgd(LR), 100, 10, seed=seed, seeds=seeds)
+    _run_stochastic(optax.sgd(LR), 100, 10, seed=seed, seeds=seeds)
 
 
 def test_sqrt_learning_rate_schedule():
@@ -363,7 +390,7 @@ def test_sqrt_learning_rate_schedule():
   with pytest.raises(ValueError, match="schedule"):
     problems.learning_rate(0.5, "cosine")
   # SGD from 0, paper indexing: x_1 = clip(-alpha g_1), x_2 = x_1 - alpha / sqrt(2) g_2, ...
-  run = problems.run_online(optax.sgd(schedule), 4, 1, indexing="paper")
+  run = _run_online(optax.sgd(schedule), 4, 1, indexing="paper")
   x, expected = 0.0, []
   for t, g in enumerate(_gradients(4, "paper"), start=1):
     x = min(max(x - 0.5 / math.sqrt(t) * g, -1.0), 1.0)
@@ -412,8 +439,8 @@ def test_resume_is_bit_identical(tmp_path, problem, stop_after):
 
   def run(**kwargs):
     if problem == "online":
-      return problems.run_online(tx, 20200, 101, chunk_steps=5050, **kwargs)
-    return problems.run_stochastic(tx, 20200, 101, seed=5, seeds=2, chunk_steps=5050, **kwargs)
+      return _run_online(tx, 20200, 101, chunk_steps=5050, **kwargs)
+    return _run_stochastic(tx, 20200, 101, seed=5, seeds=2, chunk_steps=5050, **kwargs)
 
   whole = run()
   saved = []
@@ -422,11 +449,11 @@ def test_resume_is_bit_identical(tmp_path, problem, stop_after):
   assert saved[-1].records_done == 50 * stop_after
   assert np.all(np.isnan(saved[-1].x[50 * stop_after :]))
   # Through a checkpoint file, as the command line does.
-  path = tmp_path / "amsgrad.npz"
+  path = tmp_path / "state.npz"
   config = {"problem": problem}
   checkpoint.save(path, saved[-1], config)
   template = problems.initial_snapshot(
-    tx, 20200, 101, seed=None if problem == "online" else 5, seeds=2
+    {"tx": tx}, 20200, 101, seed=None if problem == "online" else 5, seeds=2
   )
   loaded = checkpoint.load(path, template, config)
   assert loaded.records_done == saved[-1].records_done
@@ -445,22 +472,22 @@ def test_resume_from_a_snapshot_of_another_run_raises():
   adam, amsgrad = problems.OPTIMIZERS["adam"](LR), problems.OPTIMIZERS["amsgrad"](LR)
   saved = []
   with pytest.raises(_Stop):
-    problems.run_online(adam, 2020, 101, chunk_steps=505, on_chunk=_stop_after(1, saved))
+    _run_online(adam, 2020, 101, chunk_steps=505, on_chunk=_stop_after(1, saved))
   with pytest.raises(ValueError, match="do not match"):
-    problems.run_online(amsgrad, 2020, 101, chunk_steps=505, resume_from=saved[0])
+    _run_online(amsgrad, 2020, 101, chunk_steps=505, resume_from=saved[0])
   with pytest.raises(ValueError, match="do not match"):
-    problems.run_online(adam, 4040, 101, resume_from=saved[0])
+    _run_online(adam, 4040, 101, resume_from=saved[0])
   with pytest.raises(ValueError, match="step count"):
-    problems.run_online(adam, 2020, 101, resume_from=dataclasses.replace(saved[0], records_done=4))
+    _run_online(adam, 2020, 101, resume_from=dataclasses.replace(saved[0], records_done=4))
   with pytest.raises(ValueError, match="do not match"):
-    problems.run_stochastic(adam, 2020, 101, resume_from=saved[0])
+    _run_stochastic(adam, 2020, 101, resume_from=saved[0])
 
 
 @pytest.fixture(scope="module")
 def _checkpoint_bytes(tmp_path_factory) -> bytes:
   """The checkpoint of a finished 2020-step Adam run (computed once)."""
-  path = tmp_path_factory.mktemp("checkpoint") / "adam.npz"
-  problems.run_online(
+  path = tmp_path_factory.mktemp("checkpoint") / "state.npz"
+  _run_online(
     problems.OPTIMIZERS["adam"](LR),
     2020,
     101,
@@ -475,18 +502,18 @@ _CHECKPOINT_CONFIG = {"problem": "online", "steps": 2020, "lr": LR}
 
 @pytest.fixture
 def _saved_checkpoint(tmp_path, _checkpoint_bytes) -> tuple[pathlib.Path, problems.Snapshot, dict]:
-  path = tmp_path / "adam.npz"
+  path = tmp_path / "state.npz"
   path.write_bytes(_checkpoint_bytes)
   return (
     path,
-    problems.initial_snapshot(problems.OPTIMIZERS["adam"](LR), 2020, 101),
+    problems.initial_snapshot({"adam": problems.OPTIMIZERS["adam"](LR)}, 2020, 101),
     dict(_CHECKPOINT_CONFIG),
   )
 
 
 def test_checkpoint_is_replaced_atomically(tmp_path, _saved_checkpoint):
   path, template, config = _saved_checkpoint
-  assert sorted(p.name for p in tmp_path.iterdir()) == ["adam.npz"]  # No temporary left.
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["state.npz"]  # No temporary left.
   assert checkpoint.load(path, template, config).records_done == 20
 
   class Interrupt(BaseException):
@@ -502,7 +529,7 @@ def test_checkpoint_is_replaced_atomically(tmp_path, _saved_checkpoint):
       checkpoint.save(path, dataclasses.replace(template, records_done=0), config)
   finally:
     np.savez = original
-  assert sorted(p.name for p in tmp_path.iterdir()) == ["adam.npz"]
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["state.npz"]
   assert checkpoint.load(path, template, config).records_done == 20
 
 
@@ -513,6 +540,10 @@ def _rewrite(path: pathlib.Path, change) -> None:
   change(arrays)
   with path.open("wb") as file:
     np.savez(file, **arrays)
+
+
+def _config_of(arrays: dict) -> dict:
+  return json.loads(str(arrays["meta"][()]))["config"]
 
 
 def _set_meta(arrays: dict, **changes) -> None:
@@ -535,7 +566,7 @@ def _set_meta(arrays: dict, **changes) -> None:
     ),
     (lambda path: _rewrite(path, lambda a: a["leaf_0"].fill(0.5)), "checksum"),
     (lambda path: _rewrite(path, lambda a: a.pop("leaf_3")), "unreadable"),
-    (lambda path: _rewrite(path, lambda a: _set_meta(a, format=2)), "format"),
+    (lambda path: _rewrite(path, lambda a: _set_meta(a, format=1)), "format"),
     (lambda path: _rewrite(path, lambda a: _set_meta(a, records_done=7)), "step count"),
     (lambda path: _rewrite(path, lambda a: _set_meta(a, records_done="7")), "malformed"),
     (lambda path: _rewrite(path, lambda a: _set_meta(a, treedef="?")), "tree structure"),
@@ -559,10 +590,10 @@ def test_checkpoint_of_another_run_raises(_saved_checkpoint):
     checkpoint.load(path, template, {**config, "lr": 0.1})
   with pytest.raises(checkpoint.CheckpointError, match=r"seeds is None in the checkpoint, 2 here"):
     checkpoint.load(path, template, {**config, "seeds": 2})
-  amsgrad = problems.initial_snapshot(problems.OPTIMIZERS["amsgrad"](LR), 2020, 101)
+  amsgrad = problems.initial_snapshot({"amsgrad": problems.OPTIMIZERS["amsgrad"](LR)}, 2020, 101)
   with pytest.raises(checkpoint.CheckpointError, match="tree structure"):
     checkpoint.load(path, amsgrad, config)
-  longer = problems.initial_snapshot(problems.OPTIMIZERS["adam"](LR), 4040, 101)
+  longer = problems.initial_snapshot({"adam": problems.OPTIMIZERS["adam"](LR)}, 4040, 101)
   with pytest.raises(checkpoint.CheckpointError, match="leaf"):
     checkpoint.load(path, longer, config)
 
@@ -603,7 +634,7 @@ def test_cli_writes_trajectory_and_figure(capsys, tmp_path):
   assert lines[0] == "t,x_adam,avg_regret_adam,x_amsgrad,avg_regret_amsgrad"
   assert len(lines) == 1 + 200
   table = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
-  expected = problems.run_online(problems.OPTIMIZERS["amsgrad"](LR), 20200, 101)
+  expected = _run_online(problems.OPTIMIZERS["amsgrad"](LR), 20200, 101)
   np.testing.assert_array_equal(table[:, 0], expected.t)
   np.testing.assert_array_equal(table[:, 3], expected.x)
   np.testing.assert_array_equal(table[:, 4], expected.avg_regret)
@@ -623,9 +654,9 @@ def test_cli_sqrt_schedule(capsys, tmp_path):
   results = _results(out)
   assert results["lr_schedule"] == "sqrt"
   tx = problems.OPTIMIZERS["amsgrad"](problems.learning_rate(LR, "sqrt"))
-  expected = problems.run_online(tx, 20200, 101)
+  expected = _run_online(tx, 20200, 101)
   assert results["runs"][1]["x_final"] == expected.x_final
-  constant = problems.run_online(problems.OPTIMIZERS["amsgrad"](LR), 20200, 101)
+  constant = _run_online(problems.OPTIMIZERS["amsgrad"](LR), 20200, 101)
   assert expected.x_final != constant.x_final
 
 
@@ -641,7 +672,7 @@ def test_cli_stochastic(capsys, tmp_path):
     3,
     None,
   )
-  expected = problems.run_stochastic(problems.OPTIMIZERS["amsgrad"](LR), 20200, 101, 11, 3)
+  expected = _run_stochastic(problems.OPTIMIZERS["amsgrad"](LR), 20200, 101, 11, 3)
   amsgrad = results["runs"][1]
   assert amsgrad["x_final_per_seed"] == expected.x[-1].tolist()
   assert amsgrad["x_final"] == expected.x_final == pytest.approx(np.mean(expected.x[-1]))
@@ -684,15 +715,15 @@ def test_cli_interrupt_then_resume_is_bit_identical(capsys, monkeypatch, tmp_pat
 
   out = tmp_path / "interrupted"
   with monkeypatch.context() as patch:
-    _interrupt_on_save(patch, when, at=6)  # Adam's 4 chunks, then Amsgrad's second.
+    _interrupt_on_save(patch, when, at=2)  # The second of 4 chunks.
     status, stdout, stderr = _main(capsys, *args, "--out", str(out))
   assert status == cli.INTERRUPTED
   assert stdout == ""
   assert len(stderr.splitlines()) == 1, stderr
   assert stderr.startswith(f"{cli.PROG}: interrupted;") and "--resume" in stderr
   saved = {p.name for p in (out / "checkpoints").iterdir()}
-  assert saved == {"run.json", "adam.npz", "amsgrad.npz"}  # No temporary file left.
-  meta = json.loads(str(np.load(out / "checkpoints" / "amsgrad.npz")["meta"][()]))
+  assert saved == {"run.json", "state.npz"}  # No temporary file left.
+  meta = json.loads(str(np.load(out / "checkpoints" / "state.npz")["meta"][()]))
   assert meta["records_done"] == (100 if when == "after" else 50)
   assert not (out / "results.json").exists()
 
@@ -727,10 +758,19 @@ def _checkpointed_run(finished: pathlib.Path, out: pathlib.Path) -> None:
 @pytest.mark.parametrize(
   ("change", "match"),
   [
-    (lambda out: (out / "checkpoints" / "amsgrad.npz").write_bytes(b"garbage"), "unreadable"),
+    (lambda out: (out / "checkpoints" / "state.npz").write_bytes(b"garbage"), "unreadable"),
     (
-      lambda out: (out / "checkpoints" / "adam.npz").replace(out / "checkpoints" / "amsgrad.npz"),
-      "optimizer is 'adam' in the checkpoint, 'amsgrad' here",
+      lambda out: _rewrite(
+        out / "checkpoints" / "state.npz",
+        lambda a: _set_meta(a, config={**_config_of(a), "optimizers": ["amsgrad", "adam"]}),
+      ),
+      "optimizers is ['amsgrad', 'adam'] in the checkpoint, ['adam', 'amsgrad'] here",
+    ),
+    (
+      lambda out: (out / "checkpoints" / "run.json").write_text(
+        (out / "checkpoints" / "run.json").read_text().replace('"checkpoint_format": 2', '"x": 1')
+      ),
+      "checkpoint_format is None in the checkpoint, 2 here",
     ),
     (lambda out: (out / "checkpoints" / "run.json").write_text("{"), "unreadable"),
   ],
@@ -774,7 +814,7 @@ def test_cli_resume_starts_a_missing_run_and_repeats_a_finished_one(capsys, tmp_
 def test_cli_damaged_checkpoint_in_a_subprocess(tmp_path, _finished_run):
   out = tmp_path / "out"
   _checkpointed_run(_finished_run, out)
-  path = out / "checkpoints" / "amsgrad.npz"
+  path = out / "checkpoints" / "state.npz"
   path.write_bytes(path.read_bytes()[:-100])
   result = _cli(*_SMALL_RUN, "--out", str(out), "--resume")
   assert result.returncode == 2
@@ -798,7 +838,7 @@ def test_cli_ctrl_c_in_a_subprocess(tmp_path):
     text=True,
   )
   try:
-    path = out / "checkpoints" / "adam.npz"
+    path = out / "checkpoints" / "state.npz"
     deadline = time.monotonic() + 240  # A hang guard, not a speed requirement.
     while not path.exists() and process.poll() is None and time.monotonic() < deadline:
       time.sleep(0.05)
@@ -813,13 +853,14 @@ def test_cli_ctrl_c_in_a_subprocess(tmp_path):
   assert stdout == ""
   assert len(stderr.splitlines()) == 1, stderr
   assert stderr.startswith(f"{cli.PROG}: interrupted;")
-  assert {p.name for p in path.parent.iterdir()} == {"run.json", "adam.npz"}
+  assert {p.name for p in path.parent.iterdir()} == {"run.json", "state.npz"}
   config = json.loads((path.parent / "run.json").read_text())
   tx = problems.OPTIMIZERS["adam"](LR)
-  template = problems.initial_snapshot(tx, 2_000_000_000, 1_000_000)
-  snapshot = checkpoint.load(path, template, {**config, "optimizer": "adam", "variant": "optax"})
+  template = problems.initial_snapshot({"adam": tx}, 2_000_000_000, 1_000_000)
+  snapshot = checkpoint.load(path, template, config)
   assert 0 < snapshot.records_done < 2000
-  assert int(snapshot.state.step) == snapshot.records_done * 1_000_000
+  (state,) = snapshot.state
+  assert int(state.step) == snapshot.records_done * 1_000_000
 
 
 def test_cli_progress_bar_only_for_runs_of_several_chunks(monkeypatch):
@@ -827,11 +868,13 @@ def test_cli_progress_bar_only_for_runs_of_several_chunks(monkeypatch):
 
   monkeypatch.setattr(tqdm, "tqdm", lambda **kwargs: kwargs)
   parse = cli._parser().parse_args
-  assert cli._progress_bar(parse(["--steps", "1000", "--chunk-steps", "1000"]), "adam", 0) is None
-  assert cli._progress_bar(parse(["--no-progress", "--steps", "3000"]), "adam", 0) is None
+  one = ["adam"]
+  assert cli._progress_bar(parse(["--steps", "1000", "--chunk-steps", "1000"]), one, 0) is None
+  assert cli._progress_bar(parse(["--no-progress", "--steps", "3000"]), one, 0) is None
   several = parse(["--steps", "3000", "--chunk-steps", "1000"])
-  assert cli._progress_bar(several, "adam", 3000) is None  # A finished run, resumed.
-  bar = cli._progress_bar(several, "adam", 1000)
+  assert cli._progress_bar(several, one, 3000) is None  # A finished run, resumed.
+  assert cli._progress_bar(several, ["adam", "yogi"], 0)["desc"] == "2 optimizers"
+  bar = cli._progress_bar(several, one, 1000)
   assert isinstance(bar, dict)
   assert {key: bar[key] for key in ("total", "initial", "desc", "unit")} == {
     "total": 3000,
@@ -851,7 +894,7 @@ def test_cli_checkpoint_write_error_exits_1(capsys, monkeypatch, tmp_path):
   assert status == 1
   assert stdout == ""
   assert stderr == (
-    f"{cli.PROG}: error: cannot write {tmp_path / 'out' / 'checkpoints' / 'adam.npz'}:"
+    f"{cli.PROG}: error: cannot write {tmp_path / 'out' / 'checkpoints' / 'state.npz'}:"
     " No space left on device\n"
   )
 
@@ -860,8 +903,8 @@ def test_torch_optim_twins_run_by_name():
   """``torch_optim.adam`` is torch's Adam: on the online problem it tracks optax.adam to
   float32 rounding (same algorithm, different operation order)."""
   assert "torch_optim.adam" in problems.torch_optim_names()
-  twin = problems.run_online(problems.get_optimizer("torch_optim.adam")(LR, 0.9, 0.99), 20200, 101)
-  plain = problems.run_online(problems.OPTIMIZERS["adam"](LR, 0.9, 0.99), 20200, 101)
+  twin = _run_online(problems.get_optimizer("torch_optim.adam")(LR, 0.9, 0.99), 20200, 101)
+  plain = _run_online(problems.OPTIMIZERS["adam"](LR, 0.9, 0.99), 20200, 101)
   np.testing.assert_allclose(twin.x, plain.x, atol=1e-4)
   with pytest.raises(KeyError):
     problems.get_optimizer("torch_optim.nope")
