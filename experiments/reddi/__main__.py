@@ -9,11 +9,11 @@ final iterate x_T and the average regret R_T / T, then the program's wall time
 (compilation reported separately). With ``--out DIR`` it writes
 ``DIR/results.json``, ``DIR/trajectory.csv`` (x_t and R_t / t at the record
 points) and ``DIR/figure1.png`` (the paper's Figure 1), and checkpoints all the
-optimizers' states after every chunk of steps in ``DIR/checkpoints/``: after an interruption (Ctrl-C exits with
-status 130) the same command with ``--resume`` continues from the last
-checkpoint, with results bit for bit those of an uninterrupted run. Bad
-arguments, and checkpoints that are damaged or from another configuration,
-print one ``error:`` line and exit with status 2.
+optimizers' states after every chunk of steps in ``DIR/checkpoints/``: after an
+interruption (Ctrl-C exits with status 130) the same command with ``--resume``
+continues from the last checkpoint, with results bit for bit those of an
+uninterrupted run. Bad arguments, and checkpoints that are damaged or from
+another configuration, print one ``error:`` line and exit with status 2.
 """
 
 import argparse

@@ -57,6 +57,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import functools
 import inspect
 import time
 from typing import Any
@@ -119,9 +120,16 @@ def online_gradient(
     [1010.0, -10.0, -10.0]
   """
   _check_indexing(indexing)
+  return _gradient(_online_is_large(step, indexing), dtype)
+
+
+def _gradient(is_large: jax.Array, dtype: jax.typing.DTypeLike) -> jax.Array:
+  return jnp.where(is_large, LARGE_GRADIENT, SMALL_GRADIENT).astype(dtype)
+
+
+def _online_is_large(step: jax.typing.ArrayLike, indexing: str) -> jax.Array:
   large_at = 0 if indexing == "paper" else 1
-  step = jnp.asarray(step, jnp.int32)
-  return jnp.where(step % PERIOD == large_at, LARGE_GRADIENT, SMALL_GRADIENT).astype(dtype)
+  return jnp.asarray(step, jnp.int32) % PERIOD == large_at
 
 
 def stochastic_gradient(
@@ -148,12 +156,15 @@ def stochastic_gradient(
     >>> int((draws == LARGE_GRADIENT).sum()), int((draws == SMALL_GRADIENT).sum())
     (107, 9893)
   """
+  return _gradient(_stochastic_is_large(step, key), dtype)
+
+
+def _stochastic_is_large(step: jax.typing.ArrayLike, key: jax.Array) -> jax.Array:
   if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
     key = jax.random.wrap_key_data(key)
-  draw = jax.random.bernoulli(
+  return jax.random.bernoulli(
     jax.random.fold_in(key, jnp.asarray(step, jnp.int32)), STOCHASTIC_PROBABILITY
   )
-  return jnp.where(draw, LARGE_GRADIENT, SMALL_GRADIENT).astype(dtype)
 
 
 def learning_rate(lr: float, schedule: str = "constant") -> optax.ScalarOrSchedule:
@@ -211,32 +222,49 @@ Records = tuple[jax.Array, jax.Array, jax.Array]
 """Per record point and optimizer: the iterate, and the interval's regret as a double word."""
 
 
+DRAW_BLOCK = 2**16
+"""The losses are drawn this many steps at a time, vectorized, and shared by the optimizers."""
+
+Draws = Callable[[jax.Array, int, Any], jax.Array]
+"""``(first_step, length, key)`` -> which of the ``length`` steps from ``first_step`` have the
+large gradient."""
+
+
 def _make_chunk(
   txs: Sequence[optax.GradientTransformation],
   record_every: int,
   num_records: int,
-  gradient: Callable[[jax.Array, Any, Any], jax.Array],
+  draws: Draws,
 ) -> Callable[[tuple[OnlineState, ...], Any], tuple[tuple[OnlineState, ...], Records]]:
   """A function running ``num_records * record_every`` steps of every optimizer from their states.
 
-  ``gradient(step, key, dtype)`` gives the gradient at a 0-based step; ``key``
-  is passed through unchanged (``None`` for the online problem). The function
-  returns the final states and, per record point and optimizer (the last
-  axis), the iterate after the interval and the interval's regret as a double
-  word ``(total, compensation)`` (its value is ``total + compensation``, taken
-  in float64 on the host).
+  ``draws(first_step, length, key)`` tells which of ``length`` consecutive
+  0-based steps have the large gradient; ``key`` is passed through unchanged
+  (``None`` for the online problem). The function returns the final states and, per
+  record point and optimizer (the last axis), the iterate after the interval
+  and the interval's regret as a double word ``(total, compensation)`` (its
+  value is ``total + compensation``, taken in float64 on the host).
 
-  Each optimizer has its own inner ``lax.scan`` over the interval's steps: XLA's
-  CPU backend compiles a while loop into a single function only when its body
-  touches less than 1 KiB (``xla_cpu_small_while_loop_byte_threshold``), and
-  one loop carrying all eight optimizers of the CLI crosses it and runs 15×
-  slower (17.8 s instead of 1.2 s for 10.1M steps), a kernel launch per scalar
-  operation.
+  The steps of a record interval run in blocks of at most :data:`DRAW_BLOCK`:
+  the block's losses are drawn at once (a vectorized draw is several times
+  faster than a random draw per step and optimizer) and then each optimizer
+  runs its own inner ``lax.scan`` over them. The draws are booleans, and each
+  step makes its gradient from its boolean: so XLA compiles the update for
+  the two gradient values whatever the block, and the trajectory's bits do
+  not depend on ``record_every`` (a loaded float gradient is contracted into
+  FMAs differently from a select of constants). One scan per optimizer,
+  not one scan carrying them all: XLA's CPU backend compiles a while loop into
+  a single function only when its body touches less than 1 KiB
+  (``xla_cpu_small_while_loop_byte_threshold``), and one loop carrying the
+  eight optimizers of the CLI crosses it and runs 15× slower (17.8 s instead
+  of 1.2 s for 10.1M steps), a kernel launch per scalar operation.
   """
+  block = min(record_every, DRAW_BLOCK)
+  full_blocks, last_block = divmod(record_every, block)
 
-  def one_step(tx, carry, key):
-    x, opt_state, step, total, compensation = carry
-    g = gradient(step, key, x.dtype)
+  def one_step(tx, carry, is_large):
+    x, opt_state, total, compensation = carry
+    g = _gradient(is_large, x.dtype)
     term = g * (x - X_STAR)  # f_s(x_s) - f_s(x*), with x_s before the update.
     # A double-word sum: `total + compensation` is the running sum to about
     # twice the dtype's precision, whatever the interval's length.
@@ -244,21 +272,36 @@ def _make_chunk(
     total, compensation = _two_sum(total, compensation + error)
     updates, opt_state = tx.update(g, opt_state, x)
     x = jnp.clip(cast(jax.Array, optax.apply_updates(x, updates)), X_MIN, X_MAX)
-    return (x, opt_state, step + 1, total, compensation), None
+    return (x, opt_state, total, compensation), None
 
-  def one_interval(tx, state: OnlineState, key):
-    zero = jnp.zeros((), state.x.dtype)
-    carry = (state.x, state.opt_state, state.step, zero, zero)
-    (x, opt_state, step, total, compensation), _ = jax.lax.scan(
-      lambda c, _: one_step(tx, c, key), carry, length=record_every
+  def run_block(carries, first_step, length, key):
+    is_large = draws(first_step, length, key)
+    return tuple(
+      jax.lax.scan(functools.partial(one_step, tx), carry, is_large)[0]
+      for tx, carry in zip(txs, carries, strict=True)
     )
-    return OnlineState(x, opt_state, step), (x, total, compensation)
 
   def one_record(states: tuple[OnlineState, ...], key):
-    ends = [one_interval(tx, state, key) for tx, state in zip(txs, states, strict=True)]
-    records = zip(*(record for _, record in ends), strict=True)
-    x, total, compensation = (jnp.stack(r, axis=-1) for r in records)
-    return tuple(state for state, _ in ends), (x, total, compensation)
+    first_step = states[0].step
+    zero = jnp.zeros((), states[0].x.dtype)
+    carries = tuple((state.x, state.opt_state, zero, zero) for state in states)
+    if full_blocks == 1:
+      carries = run_block(carries, first_step, block, key)
+    else:
+      carries, _ = jax.lax.scan(
+        lambda c, i: (run_block(c, first_step + i * block, block, key), None),
+        carries,
+        jnp.arange(full_blocks, dtype=jnp.int32),
+      )
+    if last_block:
+      carries = run_block(carries, first_step + full_blocks * block, last_block, key)
+    states = tuple(
+      OnlineState(x, opt_state, state.step + record_every)
+      for (x, opt_state, _, _), state in zip(carries, states, strict=True)
+    )
+    xs, _, totals, compensations = zip(*carries, strict=True)
+    x, total, compensation = (jnp.stack(r, axis=-1) for r in (xs, totals, compensations))
+    return states, (x, total, compensation)
 
   def chunk(states: tuple[OnlineState, ...], key):
     return jax.lax.scan(lambda s, _: one_record(s, key), states, length=num_records)
@@ -475,7 +518,7 @@ def _simulate(
   txs: Mapping[str, optax.GradientTransformation],
   steps: int,
   record_every: int,
-  gradient: Callable[[jax.Array, Any, Any], jax.Array],
+  draws: Draws,
   template: Snapshot,
   chunk_steps: int,
   progress: Callable[[int], object] | None,
@@ -495,7 +538,7 @@ def _simulate(
   key = None if snapshot.key is None else jnp.asarray(snapshot.key)
 
   def compiled_chunk(n: int):
-    chunk = _make_chunk(tuple(txs.values()), record_every, n, gradient)
+    chunk = _make_chunk(tuple(txs.values()), record_every, n, draws)
     if key is not None:  # Batched over seeds, records first.
       chunk = jax.vmap(chunk, in_axes=(0, 0), out_axes=(0, 1))
     return jax.jit(chunk).lower(state, key).compile()
@@ -588,14 +631,14 @@ def run_online(
   _check_indexing(indexing)
   template = initial_snapshot(txs, steps, record_every, dtype)
 
-  def gradient(step, _, dtype):
-    return online_gradient(step, indexing, dtype)
+  def draws(first_step, length, _):
+    return _online_is_large(first_step + jnp.arange(length, dtype=jnp.int32), indexing)
 
   return _simulate(
     txs,
     steps,
     record_every,
-    gradient,
+    draws,
     template,
     chunk_steps,
     progress,
@@ -654,11 +697,16 @@ def run_stochastic(
     (10, 3)
   """
   template = initial_snapshot(txs, steps, record_every, dtype, seed=seed, seeds=seeds)
+
+  def draws(first_step, length, key):
+    indices = first_step + jnp.arange(length, dtype=jnp.int32)
+    return jax.vmap(lambda step: _stochastic_is_large(step, key))(indices)
+
   return _simulate(
     txs,
     steps,
     record_every,
-    stochastic_gradient,
+    draws,
     template,
     chunk_steps,
     progress,
