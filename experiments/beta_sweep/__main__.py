@@ -45,7 +45,10 @@ def _parser() -> cli.OneLineErrorParser:
     ),
     epilog=(
       "On a CPU-only host, XLA_FLAGS=--xla_force_host_platform_device_count=N (N = the"
-      " number of cores) makes N devices, over which the configurations are sharded."
+      " number of cores) makes N devices, over which the configurations are sharded. On"
+      " several hosts, start one process per host with the same arguments plus"
+      " --distributed (or --coordinator/--num-processes/--process-id): the grid is sharded"
+      " over the devices of all hosts, and process 0 writes the outputs."
     ),
     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
   )
@@ -79,8 +82,9 @@ def _parser() -> cli.OneLineErrorParser:
     type=pathlib.Path,
     default=pathlib.Path("runs/beta_sweep"),
     metavar="DIR",
-    help="write the PNGs and results.json here",
+    help="write the PNGs and results.json here (process 0 of a multi-process run)",
   )
+  cli.add_distributed_arguments(parser)
   return parser
 
 
@@ -185,14 +189,18 @@ def main(argv: Sequence[str] | None = None) -> int:
   _check_arguments(parser, args)
   names = cli.optimizer_names(parser, args.optimizers, sweep.OPTIMIZERS)
   eps = getattr(args, "eps", None)
+  cli.initialize_distributed(parser, args)
+  writer = jax.process_index() == 0
 
   b1, b2 = sweep.beta_grid(args.grid)
   b1_flat, b2_flat = (a.ravel() for a in np.meshgrid(b1, b2, indexing="ij"))
-  print(
-    f"{len(names)} optimizers × {args.grid}² configurations, T = {args.steps:,} steps,"
-    f" on {jax.device_count()} {jax.default_backend()} device(s)",
-    flush=True,
-  )
+  if writer:
+    print(
+      f"{len(names)} optimizers × {args.grid}² configurations, T = {args.steps:,} steps,"
+      f" on {jax.device_count()} {jax.default_backend()} device(s)"
+      f" in {jax.process_count()} process(es)",
+      flush=True,
+    )
   result = sweep.run_sweep(
     names,
     b1_flat,
@@ -203,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     indexing=args.indexing,
     record_every=min(RECORD_EVERY, args.steps),
   )
+  if not writer:
+    return 0
   summary = _summary(result, (args.grid, args.grid), eps)
   print(_table(summary))
   print(f"run {result.run_seconds:.2f} s, compile {result.compile_seconds:.2f} s")
@@ -219,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     "b2_spacing": "linear in log(1 - b2)",
     "layout": "values[i][j] is at (b1[i], b2[j]); b1 and b2 are simulated rounded to float32",
     "devices": result.num_devices,
+    "processes": jax.process_count(),
     "backend": jax.default_backend(),
     "seconds": result.run_seconds,
     "compile_seconds": result.compile_seconds,

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -116,6 +117,16 @@ def test_cli_smoke(tmp_path, capsys):
     (["--optimizers", "adam,sgd"], "unknown optimizer 'sgd'"),
     (["--optimizers", "adam,adam"], "names an optimizer twice"),
     (["--indexing", "one"], "argument --indexing: invalid choice"),
+    (["--coordinator", "localhost:1"], "--num-processes and --process-id go together"),
+    (["--num-processes", "2"], "go together"),
+    (
+      ["--coordinator", "localhost:1", "--num-processes", "0", "--process-id", "0"],
+      "argument --num-processes: must be >= 1, got 0",
+    ),
+    (
+      ["--coordinator", "localhost:1", "--num-processes", "2", "--process-id", "2"],
+      "argument --process-id: must be in [0, 2), got 2",
+    ),
   ],
 )
 def test_cli_bad_arguments(argv, message, capsys):
@@ -182,3 +193,43 @@ def test_four_devices_give_the_same_bits_as_one():
   for name in NAMES:
     assert np.array_equal(np.array(sharded["x"][name]), single.x[name])
     assert np.array_equal(np.array(sharded["regret"][name]), single.regret[name])
+
+
+def _free_port() -> int:
+  with socket.socket() as probe:
+    probe.bind(("localhost", 0))
+    return probe.getsockname()[1]
+
+
+def test_two_processes_give_the_same_results_as_one(tmp_path):
+  """The multi-host path on one machine: 2 processes x 2 CPU devices, gloo between them."""
+  common = ["-m", "experiments.beta_sweep", "--grid", "3", "--steps", "2020"]
+  coordinator = f"localhost:{_free_port()}"
+  env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+  processes = [
+    subprocess.Popen(
+      [
+        *(sys.executable, *common, "--out", str(tmp_path / f"p{i}")),
+        *("--coordinator", coordinator, "--num-processes", "2", "--process-id", str(i)),
+      ],
+      cwd=REPO,
+      env={**os.environ, **env},
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+    )
+    for i in range(2)
+  ]
+  outputs = [process.communicate(timeout=300) for process in processes]
+  for process, (_, stderr) in zip(processes, outputs, strict=True):
+    assert process.returncode == 0, stderr
+  assert "4 cpu device(s) in 2 process(es)" in outputs[0][0]
+  assert "wrote" not in outputs[1][0] and not (tmp_path / "p1").exists()  # Process 0 writes.
+  distributed = json.loads((tmp_path / "p0" / "results.json").read_text())
+  assert (distributed["devices"], distributed["processes"]) == (4, 2)
+
+  single = _run_module([*common, "--out", str(tmp_path / "single")], env={"JAX_PLATFORMS": "cpu"})
+  assert single.returncode == 0, single.stderr
+  alone = json.loads((tmp_path / "single" / "results.json").read_text())
+  assert (alone["devices"], alone["processes"]) == (1, 1)
+  assert distributed["optimizers"] == alone["optimizers"]

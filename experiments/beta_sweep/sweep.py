@@ -8,10 +8,12 @@ ONE jit-compiled ``lax.scan`` over the steps: the hyperparameters β1 and β2 ar
 traced arrays of shape ``(n_configs,)``, each optimizer's transformation is
 built inside a ``jax.vmap`` over them, and its state (iterate, moments, step
 count, regret accumulators) has a leading config axis. That axis is sharded over
-all local devices (a one-dimensional :class:`jax.sharding.Mesh` named
-``"config"``), so the same code spreads over the GPUs of a multi-GPU host; the
-config count is padded to a multiple of the device count (times
-:data:`SHARD_MULTIPLE`).
+all devices (a one-dimensional :class:`jax.sharding.Mesh` named ``"config"`` over
+:func:`jax.devices`), so the same code spreads over the GPUs of a multi-GPU
+host and, after :func:`jax.distributed.initialize`, over the devices of every
+host (each process holds its hosts' shards; the results are gathered to every
+process at the end); the config count is padded to a multiple of the device
+count (times :data:`SHARD_MULTIPLE`).
 
 The regret is accumulated exactly as in :func:`experiments.reddi.problems.run_online`
 (a double-word sum per record interval, the intervals combined in float64 on the
@@ -50,6 +52,7 @@ from typing import Any
 from typing import cast
 
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -250,6 +253,11 @@ def _pad(values: np.ndarray, multiple: int) -> np.ndarray:
   return np.concatenate([values, np.repeat(values[-1:], padding)])
 
 
+def _shard(values: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array:
+  """``values`` (the same in every process) as a global array; each process puts its shards."""
+  return jax.make_array_from_callback(values.shape, sharding, lambda index: values[index])
+
+
 def run_sweep(
   names: Sequence[str],
   b1: Any,
@@ -278,7 +286,9 @@ def run_sweep(
     record_every: Record ``x_t`` and ``R_t`` every this many steps (and after
       the last step). Memory is O(n_configs * steps / record_every).
     devices: The devices (:class:`jax.Device`) to shard the configurations
-      over (default: all of :func:`jax.devices`).
+      over (default: all of :func:`jax.devices`, the devices of every process
+      after :func:`jax.distributed.initialize`; every process must call
+      ``run_sweep`` with the same arguments).
 
   Returns:
     The :class:`SweepResult`.
@@ -319,8 +329,7 @@ def run_sweep(
   )
   n_configs = b1_32.size
   multiple = mesh.size * SHARD_MULTIPLE
-  b1_dev = jax.device_put(_pad(b1_32, multiple), sharding)
-  b2_dev = jax.device_put(_pad(b2_32, multiple), sharding)
+  b1_dev, b2_dev = (_shard(_pad(b, multiple), sharding) for b in (b1_32, b2_32))
 
   full_records, remainder = divmod(steps, record_every)
   simulate = _make_simulation(
@@ -335,7 +344,8 @@ def run_sweep(
   compile_seconds = time.perf_counter() - start
 
   start = time.perf_counter()
-  x, total, compensation = (np.asarray(a)[..., :n_configs] for a in compiled(b1_dev, b2_dev))
+  outputs = multihost_utils.process_allgather(compiled(b1_dev, b2_dev), tiled=True)
+  x, total, compensation = (np.asarray(a)[..., :n_configs] for a in outputs)
   run_seconds = time.perf_counter() - start
 
   intervals = total.astype(np.float64) + compensation.astype(np.float64)
