@@ -1,10 +1,15 @@
 """Numerical helpers shared by the transformations."""
 
+from collections.abc import Callable
+from collections.abc import Sequence
 import math
 from typing import Any
+from typing import TypeVar
+from typing import cast
 
 import jax
 import jax.core
+import jax.custom_batching
 import jax.numpy as jnp
 import numpy as np
 
@@ -43,9 +48,10 @@ def one_minus_power(decay: jax.typing.ArrayLike, count: jax.typing.ArrayLike) ->
   every β in [0, 1) and every t ≥ 1.
 
   For a concrete scalar β and a scalar integer count, on CPU, the ``expm1`` runs only
-  before :func:`saturation_step` (a ``lax.cond``; 172 steps at β = 0.9, 1.8M at
-  0.99999 in float32): from there on the result is exactly 1, so the values are
-  bit for bit those of the plain formula, which a traced β still uses at every step.
+  before :func:`saturation_step` (172 steps at β = 0.9, 1.8M at 0.99999 in float32):
+  from there on the result is exactly 1, so the values are bit for bit those of the
+  plain formula, which a traced β still uses at every step. To skip the arithmetic
+  that *uses* the corrections as well, see :func:`with_bias_corrections`.
 
   Args:
     decay: The decay rate β in [0, 1); a Python float, a concrete array or a
@@ -55,30 +61,89 @@ def one_minus_power(decay: jax.typing.ArrayLike, count: jax.typing.ArrayLike) ->
   Returns:
     A scalar (or an array of ``decay``'s shape) in :func:`compute_dtype`.
   """
+  return with_bias_corrections((decay,), count, lambda correction: correction)
+
+
+T = TypeVar("T")
+
+
+def with_bias_corrections(
+  decays: Sequence[jax.typing.ArrayLike], count: jax.typing.ArrayLike, fn: Callable[..., T]
+) -> T:
+  r"""``fn(1 - β₁ᵗ, 1 - β₂ᵗ, ...)``, skipping the corrections once they are exactly 1.
+
+  Each correction is :func:`one_minus_power`'s ``-expm1(t log β)``. For concrete
+  scalar βs and a scalar integer count, on CPU, ``fn`` runs inside a ``lax.cond``:
+  before the largest :func:`saturation_step` of the βs with the corrections, from
+  there on with literal ones. A product, quotient or square root with an exact 1
+  is exact, and XLA folds it away, so the values are bit for bit the same and a
+  saturated step costs what an uncorrected one costs: no ``expm1``, and no root or
+  division by the corrections (Adam's step on Reddi et al.'s problem: 8.7 ns
+  before, 5.6 ns after, against 4.9 ns with no bias correction at all). ``fn``
+  must therefore use the corrections only through products, quotients and
+  roots, as bias corrections are used, never additively.
+
+  Under ``vmap`` over the count, the predicate is whether *every* count of the
+  batch has saturated, so the ``cond`` stays a ``cond`` (a batched predicate
+  would turn it into a select that computes both branches); until then the whole
+  batch takes the first branch, whose values are the same.
+
+  Only on CPU: XLA:GPU runs a ``cond`` by copying its predicate to the host and
+  blocking the stream, a sync per step dearer than what it skips, so elsewhere
+  ``fn`` always gets the computed corrections (the same values).
+
+  Args:
+    decays: The decay rates β, each as :func:`one_minus_power` takes it.
+    count: The step t ≥ 1, an integer array.
+    fn: Called with one correction per decay, in :func:`compute_dtype`.
+
+  Returns:
+    What ``fn`` returns.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> def debiased_ratio(bc1, bc2):
+    ...   return jnp.sqrt(bc2) / bc1
+    >>> float(with_bias_corrections((0.9, 0.999), jnp.int32(1), debiased_ratio))
+    0.3162...
+    >>> float(with_bias_corrections((0.9, 0.999), jnp.int32(100_000), debiased_ratio))
+    1.0
+  """
   dtype = compute_dtype()
-  log_beta = log_decay(decay)
+  log_betas = [log_decay(decay) for decay in decays]
+
+  def corrected() -> T:
+    return fn(*(_one_minus_exp(log_beta, count, dtype) for log_beta in log_betas))
+
   count_dtype = getattr(count, "dtype", None)  # None for a Python number.
-  saturation = (
+  steps = [
     None
     if is_traced(log_beta) or count_dtype is None or np.ndim(count)
     else saturation_step(log_beta, dtype, count_dtype)
-  )
-  if saturation is None:
-    return _one_minus_exp(log_beta, count, dtype)
+    for log_beta in log_betas
+  ]
+  if not steps or None in steps:
+    return corrected()
+  saturation = jnp.asarray(max(cast(list[int], steps)), count_dtype)
 
-  def saturating(count: jax.Array) -> jax.Array:
-    # Under vmap over count this cond becomes a select of both branches: today's cost.
-    return jax.lax.cond(
-      count < saturation,
-      lambda: _one_minus_exp(log_beta, count, dtype),
-      lambda: jnp.ones((), dtype),
-    )
+  def saturating(count: jax.Array) -> T:
+    ones = [jnp.ones((), dtype) for _ in decays]
+    return jax.lax.cond(_all_reached(count, saturation), lambda: fn(*ones), lambda: corrected())
 
-  # Only on CPU: XLA:GPU runs a cond by copying its predicate to the host and blocking
-  # the stream (ConditionalThunk), a sync per step dearer than the expm1 it skips.
-  return jax.lax.platform_dependent(
-    count, cpu=saturating, default=lambda count: _one_minus_exp(log_beta, count, dtype)
-  )
+  return jax.lax.platform_dependent(count, cpu=saturating, default=lambda _: corrected())
+
+
+@jax.custom_batching.custom_vmap
+def _all_reached(count: jax.Array, step: jax.Array) -> jax.Array:
+  """Whether every element of ``count`` is at least ``step``; never batched (see below)."""
+  return jnp.all(count >= step)
+
+
+@_all_reached.def_vmap
+def _all_reached_vmap(axis_size, in_batched, count, step):
+  """Under ``vmap``: all of the batch at once, so that a ``cond`` on it stays a ``cond``."""
+  del axis_size, in_batched
+  return _all_reached(count, step), False
 
 
 def _one_minus_exp(

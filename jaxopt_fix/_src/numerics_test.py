@@ -215,6 +215,62 @@ def test_saturation_in_a_scan_counter(decay):
   np.testing.assert_array_equal(_bits(run(numerics.one_minus_power)), _bits(run(_plain)))
 
 
+def _debiased_direction(m, v, bc1, bc2):
+  """Adam's direction as torch computes it, with the corrections as arguments."""
+  return m / (jnp.sqrt(v) / jnp.sqrt(bc2) + 1e-8) * (1 / bc1)
+
+
+@pytest.mark.parametrize("decays", [(0.9, 0.99), (0.5, 0.999), (0.99, 0.9)])
+def test_with_bias_corrections_is_bit_identical_across_saturation(decays):
+  # The direction over a scan of counts through the later saturation step, with
+  # moments of every magnitude: the shortcut's ones against the computed corrections.
+  step = max(_saturation(d) for d in decays)
+  counts = np.arange(max(1, step - 300), step + 300, dtype=np.int32)
+  rng = np.random.default_rng(0)
+  m = jnp.asarray(rng.standard_normal(counts.size) * 10.0 ** rng.uniform(-8, 8, counts.size))
+  v = jnp.asarray(rng.uniform(0, 1, counts.size) * 10.0 ** rng.uniform(-16, 16, counts.size))
+  m, v = m.astype(jnp.float32), v.astype(jnp.float32)
+
+  def run(with_shortcut):
+    def body(_, xs):
+      count, m_t, v_t = xs
+      if with_shortcut:
+        return None, numerics.with_bias_corrections(
+          decays, count, lambda bc1, bc2: _debiased_direction(m_t, v_t, bc1, bc2)
+        )
+      return None, _debiased_direction(m_t, v_t, *(_plain(d, count) for d in decays))
+
+    return jax.jit(lambda: jax.lax.scan(body, None, (jnp.asarray(counts), m, v))[1])()
+
+  np.testing.assert_array_equal(_bits(run(True)), _bits(run(False)))
+
+
+def test_with_bias_corrections_stays_a_cond_under_vmap():
+  # Batched counts: the predicate is whether all have saturated, so no select of both branches.
+  def direction(count):
+    return numerics.with_bias_corrections((0.9, 0.99), count, lambda bc1, bc2: bc2 / bc1)
+
+  counts = jnp.array([1, 5000, 3, 10_000], jnp.int32)
+  compiled = jax.jit(jax.vmap(direction)).lower(counts).compile().as_text()
+  assert ("conditional" in compiled) == (jax.default_backend() == "cpu")
+  expected = [float(_plain(0.99, c) / _plain(0.9, c)) for c in counts]
+  np.testing.assert_array_equal(np.asarray(jax.vmap(direction)(counts)), np.float32(expected))
+  saturated = jnp.array([5000, 10_000], jnp.int32)
+  np.testing.assert_array_equal(np.asarray(jax.vmap(direction)(saturated)), [1.0, 1.0])
+  nested = jax.vmap(jax.vmap(direction))(jnp.stack([counts, counts[::-1]]))
+  np.testing.assert_array_equal(np.asarray(nested[0]), np.float32(expected))
+
+
+def test_with_bias_corrections_without_a_saturation_step():
+  # A traced decay: the corrections are computed, with no cond.
+  def direction(b1, count):
+    return numerics.with_bias_corrections((b1, 0.99), count, lambda bc1, bc2: bc2 / bc1)
+
+  compiled = jax.jit(direction).lower(jnp.float32(0.9), jnp.int32(1)).compile().as_text()
+  assert "conditional" not in compiled
+  assert float(jax.jit(direction)(jnp.float32(0.9), jnp.int32(1))) == pytest.approx(0.1)
+
+
 def test_saturation_is_compiled_in_on_cpu():
   hlo = jax.jit(lambda c: numerics.one_minus_power(0.9, c)).lower(jnp.int32(1)).compile()
   text = hlo.as_text()

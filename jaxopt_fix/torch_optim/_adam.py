@@ -67,14 +67,18 @@ def scale_by_torch_adam(
     max_exp_avg_sq = (
       jax.tree.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
     )
-    directions = transform.adam_direction(
-      updates,
-      exp_avg,
-      max_exp_avg_sq if amsgrad else exp_avg_sq,
-      mu_scale=1 / numerics.one_minus_power(b1, step),
-      nu_correction=numerics.one_minus_power(b2, step),
-      eps=eps,
-      eps_root=0.0,
+    directions = numerics.with_bias_corrections(
+      (b1, b2),
+      step,
+      lambda bias_correction1, bias_correction2: transform.adam_direction(
+        updates,
+        exp_avg,
+        max_exp_avg_sq if amsgrad else exp_avg_sq,
+        mu_scale=1 / bias_correction1,
+        nu_correction=bias_correction2,
+        eps=eps,
+        eps_root=0.0,
+      ),
     )
     return directions, ScaleByTorchAdamState(
       step=step,
