@@ -31,7 +31,7 @@ from jaxopt_fix import torch_optim
 LR, B1, B2, EPS = 1e-2, 0.9, 0.99, 1e-8
 ALGOS = ("adam", "amsgrad")
 Algo = Literal["adam", "amsgrad"]
-BiasCorrection = Literal["expm1", "pow", "carried", "cond", "one"]
+BiasCorrection = Literal["expm1", "pow", "carried", "cond", "cond_expm1", "one"]
 C_SOURCE = pathlib.Path(__file__).with_name("online_loop.c")
 C_NAME = "C (gcc -O3 -march=native)"
 
@@ -88,20 +88,23 @@ def hand_rolled_loop(
   """The same float32 update written inline: carry ``(x, m, v, vmax, t)``.
 
   With the defaults it is jaxopt_fix's math op for op (torch's order of
-  operations, ``-expm1(t log b)`` with ``log b`` from the host, skipped by a
-  ``lax.cond`` once it is exactly 1, the select that keeps ``v * b2`` rounded as
-  torch rounds it). The switches take one piece away
+  operations, ``-expm1(t log b)`` with ``log b`` from the host, the direction
+  computed without the corrections once they are exactly 1, the select that
+  keeps ``v * b2`` rounded as torch rounds it). The switches take one piece away
   at a time, to see what each costs:
 
   Args:
     algo: "adam" or "amsgrad" (torch's: max of the raw v, then / sqrt(1 - b2^t)).
     steps: The number of steps.
-    bias_correction: ``"cond"`` (jaxopt_fix: ``"expm1"`` inside a ``lax.cond`` taken
-      only while ``b2**t`` is above float32's half ulp of 1, after which both
-      corrections are exactly 1), ``"expm1"`` (in every step: jaxopt_fix before
-      ``numerics.saturation_step``, the same values), ``"pow"`` (``1 - b**t`` in
-      float32, as optax), ``"carried"`` (running float32 powers ``p *= b`` in the
-      carry; inaccurate, a speed bound) or ``"one"`` (none at all; a speed bound).
+    bias_correction: ``"cond"`` (jaxopt_fix: the direction with the ``expm1``
+      corrections inside a ``lax.cond`` taken only while ``b**t`` is above
+      float32's half ulp of 1; from there on both corrections are exactly 1 and
+      the other branch computes the direction without them, as
+      ``numerics.with_bias_corrections``), ``"cond_expm1"`` (the ``lax.cond``
+      around the two ``expm1`` only: jaxopt_fix before), ``"expm1"`` (in every
+      step, the same values), ``"pow"`` (``1 - b**t`` in float32, as optax),
+      ``"carried"`` (running float32 powers ``p *= b`` in the carry;
+      inaccurate, a speed bound) or ``"one"`` (none at all; a speed bound).
     select: Keep the NaN-select that blocks the FMA contraction of ``v * b2``.
     unroll: ``lax.scan``'s unroll.
   """
@@ -126,25 +129,34 @@ def hand_rolled_loop(
       if amsgrad:
         vmax = jnp.maximum(vmax, v)
         s = vmax
-      if bias_correction == "expm1":
+
+      def direction_with(bc1, bc2):
+        return m / (jnp.sqrt(s) / jnp.sqrt(bc2) + f32(EPS)) * (1 / bc1)
+
+      def expm1_corrections():
         tf = t1.astype(f32)
-        bc1, bc2 = -jnp.expm1(tf * f32(log_b1)), -jnp.expm1(tf * f32(log_b2))
-      elif bias_correction == "pow":
-        tf = t1.astype(f32)
-        bc1, bc2 = 1 - f32(B1) ** tf, 1 - f32(B2) ** tf
-      elif bias_correction == "cond":
-        tf = t1.astype(f32)
-        bc1, bc2 = jax.lax.cond(
+        return -jnp.expm1(tf * f32(log_b1)), -jnp.expm1(tf * f32(log_b2))
+
+      if bias_correction == "cond":
+        direction = jax.lax.cond(
           t1 < saturated,
-          lambda: (-jnp.expm1(tf * f32(log_b1)), -jnp.expm1(tf * f32(log_b2))),
-          lambda: (f32(1), f32(1)),
+          lambda: direction_with(*expm1_corrections()),
+          lambda: m / (jnp.sqrt(s) + f32(EPS)),
         )
-      elif bias_correction == "carried":
-        p1, p2 = p1 * f32(B1), p2 * f32(B2)
-        bc1, bc2 = 1 - p1, 1 - p2
       else:
-        bc1 = bc2 = f32(1)
-      direction = m / (jnp.sqrt(s) / jnp.sqrt(bc2) + f32(EPS)) * (1 / bc1)
+        if bias_correction == "expm1":
+          bc1, bc2 = expm1_corrections()
+        elif bias_correction == "pow":
+          tf = t1.astype(f32)
+          bc1, bc2 = 1 - f32(B1) ** tf, 1 - f32(B2) ** tf
+        elif bias_correction == "cond_expm1":
+          bc1, bc2 = jax.lax.cond(t1 < saturated, expm1_corrections, lambda: (f32(1), f32(1)))
+        elif bias_correction == "carried":
+          p1, p2 = p1 * f32(B1), p2 * f32(B2)
+          bc1, bc2 = 1 - p1, 1 - p2
+        else:
+          bc1 = bc2 = f32(1)
+        direction = direction_with(bc1, bc2)
       x = jnp.clip(x + direction * f32(-LR), problems.X_MIN, problems.X_MAX)
       return (x, m, v, vmax, t1, p1, p2), None
 
@@ -383,6 +395,7 @@ def compare(
 DIAGNOSIS_VARIANTS: dict[str, dict[str, Any]] = {
   "hand: jaxopt_fix math (cond, select)": {},
   "hand: no FMA-blocking select": {"select": False},
+  "hand: cond around the expm1 only (jaxopt_fix before)": {"bias_correction": "cond_expm1"},
   "hand: expm1 in every step (no cond)": {"bias_correction": "expm1"},
   "hand: 1 - b**t (optax's)": {"bias_correction": "pow"},
   "hand: carried float32 powers": {"bias_correction": "carried", "select": False},
