@@ -223,7 +223,10 @@ Records = tuple[jax.Array, jax.Array, jax.Array]
 
 
 DRAW_BLOCK = 2**16
-"""The losses are drawn this many steps at a time, vectorized, and shared by the optimizers."""
+"""The losses are drawn this many steps at a time, vectorized, and shared by the optimizers.
+
+It bounds the memory the draws take besides the records: one block of booleans per seed.
+"""
 
 Draws = Callable[[jax.Array, int, Any], jax.Array]
 """``(first_step, length, key)`` -> which of the ``length`` steps from ``first_step`` have the
