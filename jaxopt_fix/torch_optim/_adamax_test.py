@@ -37,15 +37,3 @@ def test_eps_is_inside_the_maximum():
   updates, state = tx.update(jnp.zeros(1), tx.init(params), params)
   np.testing.assert_array_equal(state[2].exp_inf, [np.float32(1e-3)])
   np.testing.assert_array_equal(updates, [0.0])
-
-
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-def test_preserves_dtype(dtype):
-  tx = torch_optim.adamax(weight_decay=0.1)
-  params = jnp.ones(3, dtype)
-  state = tx.init(params)
-  updates, state = tx.update(jnp.full(3, 0.5, dtype), state, params)
-  assert updates.dtype == dtype
-  assert state[2].exp_avg.dtype == dtype
-  assert state[2].exp_inf.dtype == dtype
-  assert state[2].step.dtype == jnp.int32

@@ -52,29 +52,3 @@ def test_averaging_starts_after_t0():
   # Step t averages with the mu of step t - 1: 1 / max(1, t - 1 - t0), so ax copies the
   # parameter for three steps, then ax = ax + 0.5 * (p - ax) on the fourth.
   np.testing.assert_allclose(state[2].ax, [(history[2] + history[3]) / 2], rtol=1e-6)
-
-
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-def test_preserves_dtype(dtype):
-  tx = torch_optim.asgd(t0=0)
-  params = {"a": jnp.zeros((2, 3), dtype), "b": jnp.ones((4,), dtype)}
-  state = tx.init(params)
-  for _ in range(2):
-    updates, state = tx.update(jax.tree.map(jnp.ones_like, params), state, params)
-    params = optax.apply_updates(params, updates)
-  for tree in (params, updates, state[2].ax):
-    assert {leaf.dtype for leaf in jax.tree.leaves(tree)} == {jnp.dtype(dtype)}
-
-
-def test_needs_params():
-  tx = torch_optim.asgd()
-  with pytest.raises(ValueError, match="needs the params"):
-    tx.update(jnp.ones(2), tx.init(jnp.zeros(2)))
-
-
-def test_tuple_of_params():
-  """Per-leaf results are unzipped by tree structure, not by matching tuples."""
-  tx = torch_optim.asgd()
-  params = (jnp.ones(3), jnp.ones((2, 3)), jnp.ones(4))
-  updates, _ = tx.update(tuple(jnp.full_like(p, 0.5) for p in params), tx.init(params), params)
-  assert [u.shape for u in updates] == [p.shape for p in params]

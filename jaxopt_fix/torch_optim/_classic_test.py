@@ -1,7 +1,6 @@
 """Tests for the twins of torch's classic optimizers: :func:`jaxopt_fix.torch_optim.sgd`,
 ``adagrad``, ``rmsprop`` and ``adadelta`` (parity with torch: parity_tests/specs)."""
 
-import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,21 +8,6 @@ import optax
 import pytest
 
 from jaxopt_fix import torch_optim
-
-# One representative configuration per twin, with every optional state field in use.
-_CONFIGS = {
-  "sgd": {"lr": 0.1, "momentum": 0.75, "dampening": 0.5, "weight_decay": 0.25},
-  "sgd_nesterov": {"lr": 0.1, "momentum": 0.75, "nesterov": True, "maximize": True},
-  "adagrad": {"lr": 0.1, "lr_decay": 0.5, "initial_accumulator_value": 0.25, "weight_decay": 0.5},
-  "rmsprop": {"lr": 0.01, "alpha": 0.75, "momentum": 0.5, "centered": True, "weight_decay": 0.5},
-  "adadelta": {"lr": 0.5, "rho": 0.75, "weight_decay": 0.25, "maximize": True},
-}
-
-
-def _make(name, **overrides):
-  factory = getattr(torch_optim, name.split("_")[0])
-  return factory(**{**_CONFIGS[name], **overrides})
-
 
 def _inner(state):
   """The scale_by_torch_* state inside the chain."""
@@ -127,46 +111,3 @@ def test_sgd_injected_zero_momentum_ignores_the_buffer():
   for _ in range(3):
     updates, state = jax.jit(tx.update)(jnp.array([1.0, -2.0]), state, params)
   np.testing.assert_array_equal(updates, [-1.0, 2.0])
-
-
-@pytest.mark.parametrize("name", list(_CONFIGS))
-def test_jit_scan_compiles_once(name):
-  tx = _make(name)
-  chex.clear_trace_counter()
-
-  @jax.jit
-  @chex.assert_max_traces(n=1)
-  def run(params, grads):
-    def step(carry, g):
-      params, state = carry
-      updates, state = tx.update(g, state, params)
-      return (optax.apply_updates(params, updates), state), None
-
-    return jax.lax.scan(step, (params, tx.init(params)), grads)[0]
-
-  grads = jnp.asarray(np.random.default_rng(0).standard_normal((5, 3)), jnp.float32)
-  run(jnp.zeros(3), grads)
-  params, state = run(jnp.ones(3), -grads)
-  assert run._cache_size() == 1
-  assert np.all(np.isfinite(params))
-  # The state returned by a step has the types of the initial state: no retrace when fed back.
-  chex.assert_trees_all_equal_dtypes(state, tx.init(params))
-
-
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-@pytest.mark.parametrize("name", list(_CONFIGS))
-def test_preserves_dtype(name, dtype):
-  tx = _make(name)
-  params = jnp.ones(3, dtype)
-  state = tx.init(params)
-  for _ in range(2):
-    updates, state = tx.update(jnp.full(3, 0.5, dtype), state, params)
-  assert updates.dtype == dtype
-  inner = _inner(state)
-  for field, value in inner._asdict().items():
-    if field == "step":
-      assert value.dtype == jnp.int32
-    elif field == "has_momentum_buffer":
-      assert value.dtype == jnp.bool_
-    elif value is not None:
-      assert value.dtype == dtype, field

@@ -1,9 +1,7 @@
 """Tests for :func:`jaxopt_fix.torch_optim.lbfgs` (parity with torch: parity_tests/specs)."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from jaxopt_fix import torch_optim
@@ -50,19 +48,3 @@ def test_first_step_and_history():
   # Three pairs offered to a history of two: the ring keeps the newest, oldest first.
   assert int(state.num_old) <= 2
   assert int(state.n_iter) == 4
-
-
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-def test_preserves_dtype(dtype):
-  tx = torch_optim.lbfgs(max_iter=1, history_size=2)
-  params = {"a": jnp.zeros((2, 3), dtype), "b": jnp.ones((4,), dtype)}
-  state = tx.init(params)
-  rng = np.random.default_rng(1)
-  for _ in range(3):
-    grads = jax.tree.map(lambda p: jnp.asarray(rng.standard_normal(p.shape), dtype), params)
-    updates, state = tx.update(grads, state, params)
-    params = optax.apply_updates(params, updates)
-  for tree in (params, updates):
-    assert {leaf.dtype for leaf in jax.tree.leaves(tree)} == {jnp.dtype(dtype)}
-  assert state.d.dtype == jnp.dtype(dtype)
-  assert state.old_dirs.dtype == jnp.dtype(dtype)

@@ -6,7 +6,6 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from jaxopt_fix import torch_optim
@@ -69,18 +68,3 @@ def test_rectification_threshold_is_strict_and_eps_uncorrected():
   assert moves[5] == pytest.approx(
     -lr * g * math.sqrt(bc2) / (math.sqrt(v) + eps) * rect, rel=1e-14
   )
-
-
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
-@pytest.mark.parametrize("decoupled", [False, True])
-def test_preserves_dtype(dtype, decoupled):
-  tx = torch_optim.radam(weight_decay=0.1, decoupled_weight_decay=decoupled)
-  params = jnp.ones(3, dtype)
-  state = tx.init(params)
-  for _ in range(7):  # through the first rectified step
-    updates, state = tx.update(jnp.full(3, 0.5, dtype), state, params)
-    assert updates.dtype == dtype
-    params = optax.apply_updates(params, updates)
-  assert params.dtype == dtype
-  assert state[2].exp_avg.dtype == dtype
-  assert state[2].exp_avg_sq.dtype == dtype
