@@ -9,6 +9,21 @@ import pytest
 
 from jaxopt_fix import torch_optim
 
+# One representative configuration per twin, with every optional state field in use.
+_CONFIGS = {
+  "sgd": {"lr": 0.1, "momentum": 0.75, "dampening": 0.5, "weight_decay": 0.25},
+  "sgd_nesterov": {"lr": 0.1, "momentum": 0.75, "nesterov": True, "maximize": True},
+  "adagrad": {"lr": 0.1, "lr_decay": 0.5, "initial_accumulator_value": 0.25, "weight_decay": 0.5},
+  "rmsprop": {"lr": 0.01, "alpha": 0.75, "momentum": 0.5, "centered": True, "weight_decay": 0.5},
+  "adadelta": {"lr": 0.5, "rho": 0.75, "weight_decay": 0.25, "maximize": True},
+}
+
+
+def _make(name, **overrides):
+  factory = getattr(torch_optim, name.split("_")[0])
+  return factory(**{**_CONFIGS[name], **overrides})
+
+
 def _inner(state):
   """The scale_by_torch_* state inside the chain."""
   return state[2]
