@@ -85,8 +85,13 @@ def initialize_distributed(parser: argparse.ArgumentParser, args: argparse.Names
   import jax  # Only here: the parsers above must not initialise a backend.
 
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
-  jax.distributed.initialize(
-    coordinator_address=args.coordinator,
-    num_processes=args.num_processes,
-    process_id=args.process_id,
-  )
+  try:
+    jax.distributed.initialize(
+      coordinator_address=args.coordinator,
+      num_processes=args.num_processes,
+      process_id=args.process_id,
+    )
+  # No cluster detected, an address JAX cannot use, or a coordinator that never answered.
+  except (ValueError, RuntimeError) as error:
+    flag = "--coordinator" if args.coordinator is not None else "--distributed"
+    parser.error(f"argument {flag}: jax.distributed.initialize: {error}")

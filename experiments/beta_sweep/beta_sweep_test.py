@@ -195,6 +195,17 @@ def test_four_devices_give_the_same_bits_as_one():
     assert np.array_equal(np.array(sharded["regret"][name]), single.regret[name])
 
 
+def test_distributed_without_a_cluster_exits_2(tmp_path):
+  done = _run_module(
+    ["-m", "experiments.beta_sweep", "--distributed", "--out", str(tmp_path)],
+    env={"JAX_PLATFORMS": "cpu", "JAX_COORDINATOR_ADDRESS": ""},
+  )
+  assert done.returncode == 2
+  assert done.stdout == ""
+  assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+  assert done.stderr.startswith("python -m experiments.beta_sweep: error: argument --distributed:")
+
+
 def _free_port() -> int:
   with socket.socket() as probe:
     probe.bind(("localhost", 0))
