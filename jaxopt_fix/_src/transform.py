@@ -96,7 +96,7 @@ def adam_direction(updates, mu, nu, *, mu_scale, nu_correction, eps, eps_root):
       denom = jnp.sqrt(v + eps_root)
     else:
       c = nu_correction.astype(v.dtype)
-      denom = jnp.sqrt(v + eps_root * c) / jnp.sqrt(c)
+      denom = jnp.sqrt(v + eps_root * c) / numerics.rounded_sqrt(c)
     direction = m / (denom + eps)
     if mu_scale is not None:
       direction = direction * mu_scale.astype(direction.dtype)
