@@ -1,21 +1,18 @@
 """Tests of :mod:`experiments.beta_sweep`: the vmapped sweep, its sharding and its command line."""
 
 import json
-import os
-import pathlib
 import socket
 import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 
+from experiments import testing
 from experiments.beta_sweep import __main__ as cli
 from experiments.beta_sweep import sweep
 from experiments.reddi import problems
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 NAMES = ("adam", "amsgrad")
 
 
@@ -130,37 +127,15 @@ def test_cli_smoke(tmp_path, capsys):
   ],
 )
 def test_cli_bad_arguments(argv, message, capsys):
-  with pytest.raises(SystemExit) as exit_info:
-    cli.main(argv)
-  assert exit_info.value.code == 2
-  captured = capsys.readouterr()
-  assert captured.out == ""
-  lines = captured.err.splitlines()
-  assert len(lines) == 1
-  assert lines[0].startswith(f"{cli.PROG}: error: ")
-  assert message in lines[0]
-
-
-def _run_module(args: list[str], env: dict[str, str] | None = None):
-  return subprocess.run(
-    [sys.executable, *args],
-    cwd=REPO,
-    env={**os.environ, **(env or {})},
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
-  )
+  testing.assert_main_rejects(cli.main, argv, capsys, cli.PROG, message)
 
 
 def test_cli_bad_argument_in_a_subprocess(tmp_path):
   not_a_dir = tmp_path / "file"
   not_a_dir.write_text("")
-  done = _run_module(["-m", "experiments.beta_sweep", "--out", str(not_a_dir)])
+  done = testing.run_python("-m", "experiments.beta_sweep", "--out", str(not_a_dir))
   assert done.returncode == 2
-  assert done.stdout == ""
-  assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-  assert done.stderr.startswith("python -m experiments.beta_sweep: error: argument --out:")
+  testing.assert_usage_error(done.stdout, done.stderr, cli.PROG, "error: argument --out:")
 
 
 _MULTI_DEVICE_SCRIPT = """
@@ -180,8 +155,9 @@ print(json.dumps({
 
 def test_four_devices_give_the_same_bits_as_one():
   # 9 configurations: padded to 16 on one device, to 4 x 16 on four.
-  done = _run_module(
-    ["-c", _MULTI_DEVICE_SCRIPT],
+  done = testing.run_python(
+    "-c",
+    _MULTI_DEVICE_SCRIPT,
     env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"},
   )
   assert done.returncode == 0, done.stderr
@@ -196,14 +172,12 @@ def test_four_devices_give_the_same_bits_as_one():
 
 
 def test_distributed_without_a_cluster_exits_2(tmp_path):
-  done = _run_module(
-    ["-m", "experiments.beta_sweep", "--distributed", "--out", str(tmp_path)],
+  done = testing.run_python(
+    *("-m", "experiments.beta_sweep", "--distributed", "--out", str(tmp_path)),
     env={"JAX_PLATFORMS": "cpu", "JAX_COORDINATOR_ADDRESS": ""},
   )
   assert done.returncode == 2
-  assert done.stdout == ""
-  assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-  assert done.stderr.startswith("python -m experiments.beta_sweep: error: argument --distributed:")
+  testing.assert_usage_error(done.stdout, done.stderr, cli.PROG, "error: argument --distributed:")
 
 
 def _free_port() -> int:
@@ -219,19 +193,19 @@ def test_two_processes_give_the_same_results_as_one(tmp_path):
   env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
   processes = [
     subprocess.Popen(
-      [
-        *(sys.executable, *common, "--out", str(tmp_path / f"p{i}")),
+      testing.python_command(
+        *(*common, "--out", str(tmp_path / f"p{i}")),
         *("--coordinator", coordinator, "--num-processes", "2", "--process-id", str(i)),
-      ],
-      cwd=REPO,
-      env={**os.environ, **env},
+      ),
+      cwd=testing.REPO,
+      env=testing.python_env(env),
       stdout=subprocess.PIPE,
       stderr=subprocess.PIPE,
       text=True,
     )
     for i in range(2)
   ]
-  outputs = [process.communicate(timeout=300) for process in processes]
+  outputs = [process.communicate(timeout=testing.TIMEOUT) for process in processes]
   for process, (_, stderr) in zip(processes, outputs, strict=True):
     assert process.returncode == 0, stderr
   assert "4 cpu device(s) in 2 process(es)" in outputs[0][0]
@@ -239,7 +213,9 @@ def test_two_processes_give_the_same_results_as_one(tmp_path):
   distributed = json.loads((tmp_path / "p0" / "results.json").read_text())
   assert (distributed["devices"], distributed["processes"]) == (4, 2)
 
-  single = _run_module([*common, "--out", str(tmp_path / "single")], env={"JAX_PLATFORMS": "cpu"})
+  single = testing.run_python(
+    *common, "--out", str(tmp_path / "single"), env={"JAX_PLATFORMS": "cpu"}
+  )
   assert single.returncode == 0, single.stderr
   alone = json.loads((tmp_path / "single" / "results.json").read_text())
   assert (alone["devices"], alone["processes"]) == (1, 1)

@@ -1,21 +1,17 @@
 """Smoke tests of the optimizer zoo at tiny sizes, and its command line's argument errors."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
 import torch
 
+from experiments import testing
 from experiments.optimizer_zoo import __main__ as cli
 from experiments.optimizer_zoo import digits
 from experiments.optimizer_zoo import regression
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -98,30 +94,15 @@ def test_cli_tiny_run_writes_results_and_figures(capsys, tmp_path):
   ],
 )
 def test_cli_bad_arguments_exit_2(capsys, args, match):
-  with pytest.raises(SystemExit) as exit_info:
-    cli.main(args)
-  assert exit_info.value.code == 2
-  stderr = capsys.readouterr().err
-  assert len(stderr.splitlines()) == 1, stderr
-  assert stderr.startswith(f"{cli.PROG}: error: ") and match in stderr
+  testing.assert_main_rejects(cli.main, args, capsys, cli.PROG, match)
 
 
 def test_cli_bad_argument_in_a_subprocess(tmp_path):
   file = tmp_path / "a_file"
   file.write_text("")
-  env = dict(os.environ)
-  env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-  result = subprocess.run(
-    [sys.executable, "-m", "experiments.optimizer_zoo", "--out", str(file)],
-    cwd=REPO,
-    env=env,
-    capture_output=True,
-    text=True,
-    check=False,
-  )
+  result = testing.run_python("-m", "experiments.optimizer_zoo", "--out", str(file))
   assert result.returncode == 2
-  assert result.stdout == ""
-  assert "Traceback" not in result.stderr
+  testing.assert_usage_error(result.stdout, result.stderr, cli.PROG)
   assert result.stderr.splitlines() == [
     f"{cli.PROG}: error: argument --out: {str(file)!r} exists and is not a directory"
   ]

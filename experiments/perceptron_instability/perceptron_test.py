@@ -1,21 +1,17 @@
 """Tests of :mod:`experiments.perceptron_instability`: the training loops and the command line."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
+from experiments import testing
 from experiments.perceptron_instability import __main__ as cli
 from experiments.perceptron_instability import train
 import jaxopt_fix
 from jaxopt_fix import torch_optim
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 FIRST_STEPS = 100
 TWIN_RTOL = 2e-4
 """Tolerance on |loss_jax / loss_torch - 1| over the first 100 steps, for the torch twins.
@@ -152,33 +148,15 @@ def test_cli_jax_only(tmp_path, capsys):
   ],
 )
 def test_cli_bad_arguments(argv, message, capsys):
-  with pytest.raises(SystemExit) as exit_info:
-    cli.main(argv)
-  assert exit_info.value.code == 2
-  captured = capsys.readouterr()
-  assert captured.out == ""
-  lines = captured.err.splitlines()
-  assert len(lines) == 1
-  assert lines[0].startswith(f"{cli.PROG}: error: ")
-  assert message in lines[0]
+  testing.assert_main_rejects(cli.main, argv, capsys, cli.PROG, message)
 
 
 def test_cli_bad_argument_in_a_subprocess(tmp_path):
   not_a_dir = tmp_path / "file"
   not_a_dir.write_text("")
-  done = subprocess.run(
-    [sys.executable, "-m", "experiments.perceptron_instability", "--out", str(not_a_dir)],
-    cwd=REPO,
-    env={**os.environ},
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
-  )
+  done = testing.run_python("-m", "experiments.perceptron_instability", "--out", str(not_a_dir))
   assert done.returncode == 2
-  assert done.stdout == ""
-  assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
-  assert done.stderr.startswith(f"{cli.PROG}: error: argument --out:")
+  testing.assert_usage_error(done.stdout, done.stderr, cli.PROG, "error: argument --out:")
 
 
 def test_help_runs():

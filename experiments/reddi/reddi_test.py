@@ -4,12 +4,10 @@ import dataclasses
 import functools
 import json
 import math
-import os
 import pathlib
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import jax
@@ -18,11 +16,11 @@ import numpy as np
 import optax
 import pytest
 
+from experiments import testing
 from experiments.reddi import __main__ as cli
 from experiments.reddi import checkpoint
 from experiments.reddi import problems
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 LR = 1e-2
 
 
@@ -208,17 +206,7 @@ def test_run_online_rejects_bad_arguments(kwargs, match):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-  env = dict(os.environ)
-  env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-  return subprocess.run(
-    [sys.executable, "-m", "experiments.reddi", *args],
-    cwd=REPO,
-    env=env,
-    capture_output=True,
-    text=True,
-    timeout=300,
-    check=False,
-  )
+  return testing.run_python("-m", "experiments.reddi", *args)
 
 
 def test_cli_runs_and_writes_results(tmp_path):
@@ -279,10 +267,7 @@ def test_cli_help_documents_every_flag():
 def test_cli_bad_arguments_in_a_subprocess(args):
   result = _cli(*args)
   assert result.returncode == 2
-  assert "Traceback" not in result.stderr
-  assert len(result.stderr.splitlines()) == 1, result.stderr
-  assert result.stderr.startswith(f"{cli.PROG}: error: ")
-  assert result.stdout == ""
+  testing.assert_usage_error(result.stdout, result.stderr, cli.PROG)
 
 
 @pytest.mark.parametrize(
@@ -315,14 +300,7 @@ def test_cli_bad_arguments_in_a_subprocess(args):
   ],
 )
 def test_cli_bad_arguments(capsys, args, match):
-  with pytest.raises(SystemExit) as exit_info:
-    cli.main(args)
-  assert exit_info.value.code == 2
-  captured = capsys.readouterr()
-  assert captured.out == ""
-  assert len(captured.err.splitlines()) == 1, captured.err
-  assert captured.err.startswith(f"{cli.PROG}: error: ")
-  assert match in captured.err
+  testing.assert_main_rejects(cli.main, args, capsys, cli.PROG, match)
 
 
 def test_cli_out_must_be_a_directory(capsys, tmp_path):
@@ -826,13 +804,13 @@ def test_cli_damaged_checkpoint_in_a_subprocess(tmp_path, _finished_run):
 def test_cli_ctrl_c_in_a_subprocess(tmp_path):
   """A real SIGINT while a long run is checkpointing: status 130, one line, a valid checkpoint."""
   out = tmp_path / "out"
-  env = dict(os.environ)
-  env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
   args = ["--steps", "2000000000", "--record-every", "1000000", "--chunk-steps", "1000000"]
   process = subprocess.Popen(
-    [sys.executable, "-m", "experiments.reddi", *args, "--optimizers", "adam", "--out", str(out)],
-    cwd=REPO,
-    env=env,
+    testing.python_command(
+      "-m", "experiments.reddi", *args, "--optimizers", "adam", "--out", str(out)
+    ),
+    cwd=testing.REPO,
+    env=testing.python_env(),
     stdout=subprocess.PIPE,
     stderr=subprocess.PIPE,
     text=True,
