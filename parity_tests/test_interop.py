@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from jaxopt_fix import torch_optim
-from jaxopt_fix.torch_optim import _interop
+from jaxopt_fix.torch_optim import _registry
 from parity_tests import runner
 from parity_tests.config import TOLERANCES
 
@@ -259,10 +259,8 @@ def test_hyperparameters_are_taken_from_the_groups():
   np.testing.assert_allclose(kernel, -0.5, rtol=1e-6)
 
 
-@pytest.mark.parametrize("class_name", sorted(_interop._TWIN_NAMES))
+@pytest.mark.parametrize("class_name", sorted(torch_optim.TWINS))
 def test_every_twin_accepts_its_default_param_group(class_name):
-  if class_name not in torch_optim.supported_optimizers():
-    pytest.skip(f"no twin of torch.optim.{class_name} yet")
   shape = (2, 3) if class_name == "Muon" else (3,)  # Muon takes matrices only
   opt = getattr(torch.optim, class_name)([torch.zeros(shape)])
   if class_name == "LBFGS":  # torch's default max_iter=20 is not closure-free
@@ -298,7 +296,9 @@ def test_sgd_buffer_flag_round_trips():
 
 
 def test_unsupported_class_is_named(monkeypatch):
-  monkeypatch.delitem(_interop._TWIN_NAMES, "LBFGS")  # every torch.optim class has a twin
+  # Every torch.optim class has a twin: pretend one does not.
+  without_lbfgs = {k: v for k, v in torch_optim.TWINS.items() if k != "LBFGS"}
+  monkeypatch.setattr(_registry, "TWINS", without_lbfgs)
   opt = torch.optim.LBFGS([torch.zeros(2)])
   with pytest.raises(TypeError, match=r"torch\.optim\.LBFGS.*supported: .*Adam"):
     torch_optim.from_torch(opt)

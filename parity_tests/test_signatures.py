@@ -6,12 +6,11 @@ import pytest
 import torch
 
 from jaxopt_fix import torch_optim
-from jaxopt_fix.torch_optim._interop import _TWIN_NAMES
 
 
 @pytest.mark.parametrize("class_name", torch_optim.supported_optimizers())
 def test_signature_is_torchs(class_name):
-  ours = inspect.signature(getattr(torch_optim, _TWIN_NAMES[class_name])).parameters.values()
+  ours = inspect.signature(torch_optim.TWINS[class_name].factory).parameters.values()
   theirs = list(inspect.signature(getattr(torch.optim, class_name)).parameters.values())[1:]
   assert [(p.name, p.kind, p.default) for p in ours] == [
     (p.name, p.kind, p.default) for p in theirs

@@ -41,6 +41,8 @@ from jaxopt_fix.torch_optim._nadam import scale_by_torch_nadam
 from jaxopt_fix.torch_optim._radam import ScaleByTorchRAdamState
 from jaxopt_fix.torch_optim._radam import radam
 from jaxopt_fix.torch_optim._radam import scale_by_torch_radam
+from jaxopt_fix.torch_optim._registry import TWINS
+from jaxopt_fix.torch_optim._registry import Twin
 from jaxopt_fix.torch_optim._rmsprop import ScaleByTorchRmspropState
 from jaxopt_fix.torch_optim._rmsprop import rmsprop
 from jaxopt_fix.torch_optim._rmsprop import scale_by_torch_rmsprop
@@ -55,6 +57,7 @@ from jaxopt_fix.torch_optim._sparse_adam import scale_by_torch_sparse_adam
 from jaxopt_fix.torch_optim._sparse_adam import sparse_adam
 
 __all__ = (
+  "TWINS",
   "ScaleByTorchAdadeltaState",
   "ScaleByTorchAdafactorState",
   "ScaleByTorchAdagradState",
@@ -69,6 +72,7 @@ __all__ = (
   "ScaleByTorchRpropState",
   "ScaleByTorchSgdState",
   "ScaleByTorchSparseAdamState",
+  "Twin",
   "adadelta",
   "adafactor",
   "adagrad",

@@ -71,7 +71,7 @@ def _grads(params, seed: int):
 
 
 def test_every_twin_is_in_the_battery():
-  assert set(_TWINS) == set(torch_optim._interop._TWIN_NAMES.values())
+  assert set(_TWINS) == {twin.name for twin in torch_optim.TWINS.values()}
 
 
 @pytest.mark.parametrize("name", list(_TWINS))

@@ -34,25 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-# torch class name -> twin name in jaxopt_fix.torch_optim, resolved by getattr when used, so
-# that a twin is supported as soon as it is registered.
-_TWIN_NAMES: dict[str, str] = {
-  "Adadelta": "adadelta",
-  "Adafactor": "adafactor",
-  "Adagrad": "adagrad",
-  "Adam": "adam",
-  "AdamW": "adamw",
-  "Adamax": "adamax",
-  "ASGD": "asgd",
-  "LBFGS": "lbfgs",
-  "Muon": "muon",
-  "NAdam": "nadam",
-  "RAdam": "radam",
-  "RMSprop": "rmsprop",
-  "Rprop": "rprop",
-  "SGD": "sgd",
-  "SparseAdam": "sparse_adam",
-}
+from jaxopt_fix.torch_optim import _registry
 
 # Param-group keys that are not hyperparameters of the step: the tensors, their names, and
 # what torch's learning-rate schedulers and SWA store next to the current values (which they
@@ -70,10 +52,6 @@ _BOOKKEEPING_KEYS = frozenset(
   }
 )
 
-# Group keys a class sets to a fixed value that its twin implies rather than accepts:
-# torch's AdamW is Adam with ``decoupled_weight_decay=True``.
-_IMPLIED_KEYS: dict[str, dict[str, Any]] = {"AdamW": {"decoupled_weight_decay": True}}
-
 _STEP = "step"
 # A twin's boolean field ``has_<key>`` records whether torch's state holds ``<key>`` yet
 # (SGD's momentum buffer is created by the first step, from the gradient alone).
@@ -84,15 +62,9 @@ def _torch():
   return importlib.import_module("torch")
 
 
-def _twins_module():
-  # Imported here: jaxopt_fix.torch_optim imports this module.
-  return importlib.import_module("jaxopt_fix.torch_optim")
-
-
 def supported_optimizers() -> tuple[str, ...]:
   """The ``torch.optim`` class names :func:`from_torch` accepts: those whose twin exists."""
-  twins = _twins_module()
-  return tuple(sorted(c for c, n in _TWIN_NAMES.items() if hasattr(twins, n)))
+  return tuple(sorted(_registry.TWINS))
 
 
 def _twin_factory(
@@ -105,20 +77,16 @@ def _twin_factory(
   supported = ", ".join(supported_optimizers())
   if not isinstance(optimizer, torch.optim.Optimizer):
     raise TypeError(f"expected a torch.optim.Optimizer, got {name}")
-  twin_name = _TWIN_NAMES.get(cls.__name__)
   if getattr(torch.optim, cls.__name__, None) is not cls:
     # A subclass may override step(): its twin cannot be guessed from a base class.
     raise TypeError(
       f"{name} is not a torch.optim class and has no twin (subclasses are not accepted: "
       f"their step may differ); supported: {supported}"
     )
-  factory = getattr(_twins_module(), twin_name, None) if twin_name else None
-  if factory is None:
-    raise TypeError(
-      f"torch.optim.{cls.__name__} has no twin in jaxopt_fix.torch_optim yet; "
-      f"supported: {supported}"
-    )
-  return cls.__name__, factory
+  twin = _registry.TWINS.get(cls.__name__)
+  if twin is None:
+    raise TypeError(f"torch.optim.{cls.__name__} has no twin; supported: {supported}")
+  return cls.__name__, twin.factory
 
 
 def _python_value(value: Any, where: str) -> Any:
@@ -139,7 +107,7 @@ def _group_kwargs(
 ) -> dict[str, Any]:
   """The twin's keyword arguments for one param group; an unknown key raises."""
   accepted = inspect.signature(factory).parameters
-  implied = _IMPLIED_KEYS.get(class_name, {})
+  implied = _registry.TWINS[class_name].implied
   kwargs = {}
   for key, value in group.items():
     if key in _BOOKKEEPING_KEYS:
