@@ -75,7 +75,12 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
 
 
 TWIN_STEPS = 200
-"""Steps per run for the torch.optim twins (issue: at least 200)."""
+"""Steps per run for the torch.optim twins: enough for every state field to leave its
+start (bias corrections near 1, RAdam's rectification on, Adagrad's decayed lr) while
+keeping the default test run short."""
+
+DEFAULT_PARAM_SHAPES: dict[str, tuple[int, ...]] = {"bias": (7,), "kernel": (3, 5)}
+"""A small pytree with two leaves of different ranks: 22 coordinates in all."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +104,9 @@ class ParitySpec:
     tolerances: Per-dtype overrides of :data:`TOLERANCES`, each with its reason.
     steps: Steps per run: 500 for the core transformations; the torch.optim twins, with
       many more configurations, run 200 to keep the suite's default run short.
+    param_shapes: The parameters' names and shapes (Muon takes matrices only).
+    cases: The ``(config, sequence, dtype)`` triples to run; None for every combination
+      of :attr:`configs`, the gradient sequences and the dtypes.
   """
 
   name: str
@@ -110,6 +118,16 @@ class ParitySpec:
   initial_params: str = "zeros"
   tolerances: dict[str, dict[str, Tolerance]] = dataclasses.field(default_factory=dict)
   steps: int = 500
+  param_shapes: dict[str, tuple[int, ...]] = dataclasses.field(
+    default_factory=lambda: dict(DEFAULT_PARAM_SHAPES)
+  )
+  cases: tuple[tuple[str, str, str], ...] | None = None
+
+  def all_cases(self, sequences: list[str], dtypes: list[str]) -> list[tuple[str, str, str]]:
+    """The ``(config, sequence, dtype)`` triples this spec runs."""
+    if self.cases is not None:
+      return list(self.cases)
+    return [(c, s, d) for c in self.configs for s in sequences for d in dtypes]
 
   def fields(self, kwargs: dict[str, Any]) -> dict[str, str]:
     """The state fields compared under the configuration ``kwargs``."""

@@ -16,16 +16,18 @@ import optax
 import torch
 
 from parity_tests import gradients
+from parity_tests.config import DEFAULT_PARAM_SHAPES
 from parity_tests.config import ParitySpec
 
-# A small pytree with two leaves of different ranks: 22 coordinates in all.
-PARAM_SHAPES: dict[str, tuple[int, ...]] = {"bias": (7,), "kernel": (3, 5)}
+Shapes = dict[str, tuple[int, ...]]
+PARAM_SHAPES: Shapes = DEFAULT_PARAM_SHAPES
 DTYPES = {"float32": (np.float32, torch.float32), "float64": (np.float64, torch.float64)}
 
 
 @dataclasses.dataclass
 class Trajectory:
-  """Per-step values, one array (steps, *shape) per leaf, in ``PARAM_SHAPES`` order."""
+  """Per-step values, one array (steps, *shape) per leaf, in the spec's ``param_shapes``
+  order."""
 
   params: list[np.ndarray]
   state: dict[str, list[np.ndarray]]  # keyed by the JAX field name
@@ -42,29 +44,31 @@ class FieldError:
   leaf: str
 
 
-def _split(flat: np.ndarray) -> list[np.ndarray]:
-  """(steps, 22) -> one (steps, *shape) array per leaf."""
+def _split(flat: np.ndarray, shapes: Shapes) -> list[np.ndarray]:
+  """(steps, size) -> one (steps, *shape) array per leaf."""
   out, start = [], 0
-  for shape in PARAM_SHAPES.values():
+  for shape in shapes.values():
     size = int(np.prod(shape))
     out.append(flat[:, start : start + size].reshape(flat.shape[0], *shape))
     start += size
   return out
 
 
-def grads_for(sequence: str, steps: int, dtype: str) -> list[np.ndarray]:
+def grads_for(
+  sequence: str, steps: int, dtype: str, shapes: Shapes = PARAM_SHAPES
+) -> list[np.ndarray]:
   """The named gradient sequence, split into leaves and cast to ``dtype``."""
-  size = sum(int(np.prod(s)) for s in PARAM_SHAPES.values())
-  return _split(gradients.draw(sequence, steps, size).astype(DTYPES[dtype][0]))
+  size = sum(int(np.prod(s)) for s in shapes.values())
+  return _split(gradients.draw(sequence, steps, size).astype(DTYPES[dtype][0]), shapes)
 
 
-def initial_params(kind: str, dtype: str) -> list[np.ndarray]:
+def initial_params(kind: str, dtype: str, shapes: Shapes = PARAM_SHAPES) -> list[np.ndarray]:
   """The starting parameters, one array per leaf: zeros, or seeded standard normals."""
   np_dtype = DTYPES[dtype][0]
   if kind == "zeros":
-    return [np.zeros(shape, np_dtype) for shape in PARAM_SHAPES.values()]
+    return [np.zeros(shape, np_dtype) for shape in shapes.values()]
   rng = np.random.default_rng(0)
-  return [rng.standard_normal(shape).astype(np_dtype) for shape in PARAM_SHAPES.values()]
+  return [rng.standard_normal(shape).astype(np_dtype) for shape in shapes.values()]
 
 
 def run_jax(
@@ -73,9 +77,10 @@ def run_jax(
   grads: list[np.ndarray],
   fields,
   count_field: str | None,
+  names: list[str],
 ) -> Trajectory:
-  """All steps in one jit-compiled ``lax.scan``, recording params and state after each."""
-  names = list(PARAM_SHAPES)
+  """All steps in one jit-compiled ``lax.scan``, recording params and state after each;
+  the leaves are named ``names``."""
   params = {n: jnp.asarray(p) for n, p in zip(names, params0, strict=True)}
   grad_tree = {n: jnp.asarray(g) for n, g in zip(names, grads, strict=True)}
 
@@ -135,12 +140,13 @@ def _worst(
   actual: list[np.ndarray],
   desired: list[np.ndarray],
   scale,
+  names: list[str],
   slack: list[np.ndarray] | None = None,
 ) -> FieldError:
   """Largest (|actual - desired| - slack) / scale(desired) over steps, leaves and elements."""
   worst = FieldError(field, 0.0, 0, "")
   slacks = slack or [np.zeros(a.shape) for a in actual]
-  for name, a, d, allowed in zip(PARAM_SHAPES, actual, desired, slacks, strict=True):
+  for name, a, d, allowed in zip(names, actual, desired, slacks, strict=True):
     diff = np.maximum(np.abs(a.astype(np.float64) - d.astype(np.float64)) - allowed, 0.0)
     s = scale(d.astype(np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -166,9 +172,14 @@ def _running_max_abs(values: np.ndarray) -> np.ndarray:
 
 
 def compare(
-  jax_run: Trajectory, torch_run: Trajectory, params0: list[np.ndarray], param_ulps: int = 0
+  jax_run: Trajectory,
+  torch_run: Trajectory,
+  params0: list[np.ndarray],
+  param_ulps: int = 0,
+  names: list[str] | None = None,
 ) -> list[FieldError]:
-  """The worst error of the displacement and of every state field.
+  """The worst error of the displacement and of every state field (leaves named
+  ``names``, by default those of :data:`PARAM_SHAPES`).
 
   ``param_ulps`` ulps of the parameter's largest magnitude so far are forgiven in the
   displacement: a parameter that moves by small steps can only land on float neighbours,
@@ -184,17 +195,21 @@ def compare(
     param_ulps * np.spacing(_running_max_abs(np.maximum(np.abs(a), np.abs(b)))).astype(np.float64)
     for a, b in zip(jax_run.params, torch_run.params, strict=True)
   ]
+  names = list(PARAM_SHAPES) if names is None else names
   errors = [
     _worst(
       "displacement",
       displacements(jax_run),
       displacements(torch_run),
       _distance_travelled,
+      names,
       slack,
     )
   ]
   for field in jax_run.state:
-    errors.append(_worst(field, jax_run.state[field], torch_run.state[field], _running_max_abs))
+    errors.append(
+      _worst(field, jax_run.state[field], torch_run.state[field], _running_max_abs, names)
+    )
   return errors
 
 
@@ -202,15 +217,17 @@ def run_parity(spec: ParitySpec, config: str, sequence: str, dtype: str, steps: 
   """Runs both sides and returns (errors per field, JAX trajectory, torch trajectory)."""
   kwargs = spec.configs[config]
   fields = spec.fields(kwargs)
-  grads = grads_for(sequence, steps, dtype)
-  params0 = initial_params(spec.initial_params, dtype)
+  shapes = spec.param_shapes
+  names = list(shapes)
+  grads = grads_for(sequence, steps, dtype, shapes)
+  params0 = initial_params(spec.initial_params, dtype, shapes)
   has_step = spec.count_field is not None
   torch_run = run_torch(spec.make_torch, kwargs, params0, grads, fields, has_step)
   with jax.enable_x64(dtype == "float64"):
-    jax_run = run_jax(spec.make_jax(dict(kwargs)), params0, grads, fields, spec.count_field)
+    jax_run = run_jax(spec.make_jax(dict(kwargs)), params0, grads, fields, spec.count_field, names)
   # With zero initial parameters the parameter is the displacement and rounds relative to
   # it: nothing to forgive beyond rtol.
   param_ulps = (
     0 if spec.initial_params == "zeros" else spec.tolerance(dtype, "displacement").param_ulps
   )
-  return compare(jax_run, torch_run, params0, param_ulps), jax_run, torch_run
+  return compare(jax_run, torch_run, params0, param_ulps, names), jax_run, torch_run

@@ -100,8 +100,6 @@ def test_flax_params_reproduce_the_torch_model():
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_mlp_training_matches_torch(name):
-  if not hasattr(torch_optim, name):
-    pytest.skip(f"no twin torch_optim.{name} yet")
   class_name, kwargs = OPTIMIZERS[name]
   model = _torch_mlp()
   x, y = _batches()

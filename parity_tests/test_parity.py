@@ -13,9 +13,7 @@ from parity_tests.specs import all_specs
 CASES = [
   pytest.param(spec, config, sequence, dtype, id=f"{spec.name}-{config}-{sequence}-{dtype}")
   for spec in all_specs()
-  for config in spec.configs
-  for sequence in gradients.SEQUENCES
-  for dtype in runner.DTYPES
+  for config, sequence, dtype in spec.all_cases(list(gradients.SEQUENCES), list(runner.DTYPES))
 ]
 
 
@@ -50,3 +48,11 @@ def test_runner_tells_variants_apart(spec_name, wrong_variant):
   errors, _, _ = runner.run_parity(wrong, "reddi", "gaussian", "float64", 50)
   assert errors[0].field == "displacement"
   assert errors[0].error > 1e-3
+
+
+def test_a_spec_runs_on_its_own_parameter_shapes():
+  muon = next(s for s in all_specs() if s.name == "torch_muon")
+  _, jax_run, torch_run = runner.run_parity(muon, "default", "gaussian", "float32", 2)
+  shapes = list(muon.param_shapes.values())
+  assert [p.shape[1:] for p in jax_run.params] == shapes
+  assert [p.shape[1:] for p in torch_run.params] == shapes

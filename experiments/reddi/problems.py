@@ -746,7 +746,7 @@ def _adam(
   return optax.adam(lr, b1=b1, b2=b2, eps=eps)
 
 
-def _amsgrad(variant: str) -> Optimizer:
+def _amsgrad(variant: jaxopt_fix.AmsgradVariant) -> Optimizer:
   def make(
     lr: optax.ScalarOrSchedule, b1: float, b2: float, eps: float
   ) -> optax.GradientTransformation:
@@ -755,7 +755,7 @@ def _amsgrad(variant: str) -> Optimizer:
   return Optimizer(variant=variant, default_eps=1e-8, make=make)
 
 
-def _yogi(variant: str) -> Optimizer:
+def _yogi(variant: jaxopt_fix.YogiVariant) -> Optimizer:
   def make(
     lr: optax.ScalarOrSchedule, b1: float, b2: float, eps: float
   ) -> optax.GradientTransformation:

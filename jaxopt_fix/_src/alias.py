@@ -21,7 +21,7 @@ def amsgrad(
   eps: jax.typing.ArrayLike = 1e-8,
   eps_root: jax.typing.ArrayLike = 0.0,
   *,
-  variant: str = "torch",
+  variant: transform.AmsgradVariant = "torch",
   mu_dtype: jax.typing.DTypeLike | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""The AMSGrad optimizer, with the semantics of PyTorch, the paper or optax.
@@ -169,7 +169,7 @@ def yogi(
   eps_root: jax.typing.ArrayLike = 0.0,
   *,
   initial_accumulator_value: jax.typing.ArrayLike = 1e-6,
-  variant: str = "torch_optimizer",
+  variant: transform.YogiVariant = "torch_optimizer",
 ) -> optax.GradientTransformationExtraArgs:
   r"""The Yogi optimizer, in the semantics of torch_optimizer, TF Addons, d2l or the paper.
 

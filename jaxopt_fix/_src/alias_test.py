@@ -387,7 +387,14 @@ def test_state_field_names(opt_name, opt_kwargs):
   state = tx.init(params)
   _, state = tx.update(jnp.array([0.1, 0.2, -0.3]), state, params)
   fields = ("count", "mu", "nu", "nu_max") if opt_name == "amsgrad" else ("count", "mu", "nu")
-  inner = state[0]
+  state_class = (
+    jaxopt_fix.ScaleByAmsgradState if opt_name == "amsgrad" else jaxopt_fix.ScaleByYogiState
+  )
+  (inner,) = [
+    n
+    for n in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, state_class))
+    if isinstance(n, state_class)
+  ]
   assert inner._fields == fields
   for field in fields:
     chex.assert_trees_all_equal(optax.tree.get(state, field), getattr(inner, field))

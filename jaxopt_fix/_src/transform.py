@@ -12,6 +12,7 @@ rounding. Each variant is a row of a small table (``_AMSGRAD_VARIANTS``,
 variant's name.
 """
 
+import typing
 from typing import Literal
 from typing import NamedTuple
 
@@ -19,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix._src import validation
 
@@ -46,21 +48,25 @@ class ScaleByYogiState(NamedTuple):
   nu: optax.Updates
 
 
-class _AmsgradVariant(NamedTuple):
+class _AmsgradRow(NamedTuple):
   debias_mu: bool  # divide the first moment by 1 - b1**t
   max_of: Literal["raw", "debiased"]  # which second moment enters the max
   debias_max: bool  # divide sqrt(nu_max) by sqrt(1 - b2**t) after the max
 
 
-_AMSGRAD_VARIANTS = {
-  "torch": _AmsgradVariant(debias_mu=True, max_of="raw", debias_max=True),
-  "paper": _AmsgradVariant(debias_mu=False, max_of="raw", debias_max=False),
-  "optax": _AmsgradVariant(debias_mu=True, max_of="debiased", debias_max=False),
+AmsgradVariant = Literal["torch", "paper", "optax"]
+"""The names of :func:`scale_by_amsgrad`'s variants."""
+
+_AMSGRAD_VARIANTS: dict[str, _AmsgradRow] = {
+  "torch": _AmsgradRow(debias_mu=True, max_of="raw", debias_max=True),
+  "paper": _AmsgradRow(debias_mu=False, max_of="raw", debias_max=False),
+  "optax": _AmsgradRow(debias_mu=True, max_of="debiased", debias_max=False),
 }
-AMSGRAD_VARIANTS = tuple(_AMSGRAD_VARIANTS)
+AMSGRAD_VARIANTS: tuple[str, ...] = typing.get_args(AmsgradVariant)
+assert tuple(_AMSGRAD_VARIANTS) == AMSGRAD_VARIANTS
 
 
-class _YogiVariant(NamedTuple):
+class _YogiRow(NamedTuple):
   mu_starts_at_accumulator: bool  # else m_0 = 0
   nu_starts_at_accumulator: bool  # else v_0 = 0
   # "adam": m/(1-b1**t) / (sqrt(v/(1-b2**t)) + eps), eps after the correction;
@@ -69,71 +75,17 @@ class _YogiVariant(NamedTuple):
   debias: Literal["adam", "tfa", "none"]
 
 
-_YOGI_VARIANTS = {
-  "torch_optimizer": _YogiVariant(True, True, "adam"),
-  "tfa": _YogiVariant(False, True, "tfa"),
-  "d2l": _YogiVariant(False, False, "adam"),
-  "paper": _YogiVariant(False, True, "none"),
+YogiVariant = Literal["torch_optimizer", "tfa", "d2l", "paper"]
+"""The names of :func:`scale_by_yogi`'s variants."""
+
+_YOGI_VARIANTS: dict[str, _YogiRow] = {
+  "torch_optimizer": _YogiRow(True, True, "adam"),
+  "tfa": _YogiRow(False, True, "tfa"),
+  "d2l": _YogiRow(False, False, "adam"),
+  "paper": _YogiRow(False, True, "none"),
 }
-YOGI_VARIANTS = tuple(_YOGI_VARIANTS)
-
-
-def adam_direction(updates, mu, nu, *, mu_scale, nu_correction, eps, eps_root):
-  r"""Per leaf: ``mu * mu_scale / (sqrt(nu + eps_root * c) / sqrt(c) + eps)``.
-
-  ``c = nu_correction`` is the second-moment bias correction 1 - β₂ᵗ, applied
-  after the square root as torch does (``sqrt(nu)/sqrt(c)``, not
-  ``sqrt(nu/c)``); ``eps_root`` is scaled by it so that it sits inside the root
-  of the *corrected* moment, as in optax. ``None`` for ``mu_scale`` or
-  ``nu_correction`` means 1 (the operation is skipped). The result has the
-  dtype of the incoming update.
-  """
-
-  def leaf(g, m, v):
-    if g is None:
-      return None
-    if nu_correction is None:
-      denom = jnp.sqrt(v + eps_root)
-    else:
-      c = nu_correction.astype(v.dtype)
-      denom = jnp.sqrt(v + eps_root * c) / numerics.rounded_sqrt(c)
-    direction = m / (denom + eps)
-    if mu_scale is not None:
-      direction = direction * mu_scale.astype(direction.dtype)
-    return direction.astype(g.dtype)
-
-  return jax.tree.map(leaf, updates, mu, nu, is_leaf=lambda x: x is None)
-
-
-def lerp_moment(updates, moment, decay):
-  """``m + (1 - decay) * (g - m)``: torch's ``exp_avg.lerp_(grad, 1 - beta1)``."""
-  return jax.tree.map(
-    lambda g, m: None if g is None else m + (1 - decay) * (g - m),
-    updates,
-    moment,
-    is_leaf=lambda x: x is None,
-  )
-
-
-def ema_moment(updates, moment, decay):
-  """``round(m * decay) + (1 - decay) * g``: torch's ``m.mul_(decay).add_(g, alpha=1 - decay)``."""
-  return jax.tree.map(
-    lambda g, m: None if g is None else numerics.rounded_product(m, decay) + (1 - decay) * g,
-    updates,
-    moment,
-    is_leaf=lambda x: x is None,
-  )
-
-
-def ema_squared_moment(updates, moment, decay):
-  """``round(v * decay) + (1 - decay) * g * g``: torch's
-  ``v.mul_(decay).addcmul_(g, g, value=1 - decay)``."""
-  return jax.tree.map(
-    lambda g, v: None if g is None else numerics.rounded_product(v, decay) + (1 - decay) * g * g,
-    updates,
-    moment,
-    is_leaf=lambda x: x is None,
-  )
+YOGI_VARIANTS: tuple[str, ...] = typing.get_args(YogiVariant)
+assert tuple(_YOGI_VARIANTS) == YOGI_VARIANTS
 
 
 def _check_moment_hyperparameters(b1, b2, eps, eps_root) -> None:
@@ -149,7 +101,7 @@ def scale_by_amsgrad(
   eps: jax.typing.ArrayLike = 1e-8,
   eps_root: jax.typing.ArrayLike = 0.0,
   *,
-  variant: str = "torch",
+  variant: AmsgradVariant = "torch",
   mu_dtype: jax.typing.DTypeLike | None = None,
 ) -> optax.GradientTransformation:
   r"""Rescales updates by the AMSGrad rule, in torch's, the paper's or optax's semantics.
@@ -188,7 +140,7 @@ def scale_by_amsgrad(
     >>> updates, state = tx.update(jnp.array([4.0, -0.5]), tx.init(params))
     >>> print(updates.round(6))
     [-0.1  0.1]
-    >>> print(state[0].nu_max.round(6))
+    >>> print(optax.tree.get(state, "nu_max").round(6))
     [0.16   0.0025]
 
   References:
@@ -221,8 +173,8 @@ def scale_by_amsgrad(
   def update_fn(updates, state, params=None):
     del params
     count_inc = optax.safe_increment(state.count)
-    mu = lerp_moment(updates, state.mu, b1)
-    nu = ema_squared_moment(updates, state.nu, b2)
+    mu = moments.lerp_moment(updates, state.mu, b1)
+    nu = moments.ema_squared_moment(updates, state.nu, b2)
 
     def corrected(bc1, bc2):
       if spec.max_of == "raw":
@@ -232,7 +184,7 @@ def scale_by_amsgrad(
           lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu
         )
       nu_max = optax.tree.cast_like(nu_max, state.nu_max)
-      directions = adam_direction(
+      directions = moments.adam_direction(
         updates,
         mu,
         nu_max,
@@ -261,7 +213,7 @@ def scale_by_yogi(
   eps_root: jax.typing.ArrayLike = 0.0,
   *,
   initial_accumulator_value: jax.typing.ArrayLike = 1e-6,
-  variant: str = "torch_optimizer",
+  variant: YogiVariant = "torch_optimizer",
 ) -> optax.GradientTransformation:
   r"""Rescales updates by the Yogi rule, in any of its four published semantics.
 
@@ -334,7 +286,7 @@ def scale_by_yogi(
   def update_fn(updates, state, params=None):
     del params
     count_inc = optax.safe_increment(state.count)
-    mu = ema_moment(updates, state.mu, b1)
+    mu = moments.ema_moment(updates, state.mu, b1)
 
     def yogi_nu(g, v):
       if g is None:
@@ -351,7 +303,7 @@ def scale_by_yogi(
         mu_scale = jnp.sqrt(bc2) / bc1
       else:
         mu_scale = None
-      return adam_direction(
+      return moments.adam_direction(
         updates,
         mu,
         nu,

@@ -21,15 +21,13 @@ from jaxopt_fix.torch_optim._adam import scale_by_torch_adam
 from jaxopt_fix.torch_optim._adamax import ScaleByTorchAdamaxState
 from jaxopt_fix.torch_optim._adamax import adamax
 from jaxopt_fix.torch_optim._adamax import scale_by_torch_adamax
-from jaxopt_fix.torch_optim._asgd import ScaleByTorchAsgdState
+from jaxopt_fix.torch_optim._asgd import ScaleByTorchASGDState
 from jaxopt_fix.torch_optim._asgd import asgd
 from jaxopt_fix.torch_optim._asgd import scale_by_torch_asgd
-from jaxopt_fix.torch_optim._interop import from_torch
-from jaxopt_fix.torch_optim._interop import param_labels
-from jaxopt_fix.torch_optim._interop import state_from_torch
-from jaxopt_fix.torch_optim._interop import state_to_torch
-from jaxopt_fix.torch_optim._interop import supported_optimizers
-from jaxopt_fix.torch_optim._lbfgs import ScaleByTorchLbfgsState
+from jaxopt_fix.torch_optim._from_torch import from_torch
+from jaxopt_fix.torch_optim._from_torch import param_labels
+from jaxopt_fix.torch_optim._from_torch import supported_optimizers
+from jaxopt_fix.torch_optim._lbfgs import ScaleByTorchLBFGSState
 from jaxopt_fix.torch_optim._lbfgs import lbfgs
 from jaxopt_fix.torch_optim._lbfgs import scale_by_torch_lbfgs
 from jaxopt_fix.torch_optim._muon import ScaleByTorchMuonState
@@ -43,34 +41,36 @@ from jaxopt_fix.torch_optim._radam import radam
 from jaxopt_fix.torch_optim._radam import scale_by_torch_radam
 from jaxopt_fix.torch_optim._registry import TWINS
 from jaxopt_fix.torch_optim._registry import Twin
-from jaxopt_fix.torch_optim._rmsprop import ScaleByTorchRmspropState
+from jaxopt_fix.torch_optim._rmsprop import ScaleByTorchRMSpropState
 from jaxopt_fix.torch_optim._rmsprop import rmsprop
 from jaxopt_fix.torch_optim._rmsprop import scale_by_torch_rmsprop
 from jaxopt_fix.torch_optim._rprop import ScaleByTorchRpropState
 from jaxopt_fix.torch_optim._rprop import rprop
 from jaxopt_fix.torch_optim._rprop import scale_by_torch_rprop
-from jaxopt_fix.torch_optim._sgd import ScaleByTorchSgdState
+from jaxopt_fix.torch_optim._sgd import ScaleByTorchSGDState
 from jaxopt_fix.torch_optim._sgd import scale_by_torch_sgd
 from jaxopt_fix.torch_optim._sgd import sgd
 from jaxopt_fix.torch_optim._sparse_adam import ScaleByTorchSparseAdamState
 from jaxopt_fix.torch_optim._sparse_adam import scale_by_torch_sparse_adam
 from jaxopt_fix.torch_optim._sparse_adam import sparse_adam
+from jaxopt_fix.torch_optim._state_from_torch import state_from_torch
+from jaxopt_fix.torch_optim._state_to_torch import state_to_torch
 
 __all__ = (
   "TWINS",
+  "ScaleByTorchASGDState",
   "ScaleByTorchAdadeltaState",
   "ScaleByTorchAdafactorState",
   "ScaleByTorchAdagradState",
   "ScaleByTorchAdamState",
   "ScaleByTorchAdamaxState",
-  "ScaleByTorchAsgdState",
-  "ScaleByTorchLbfgsState",
+  "ScaleByTorchLBFGSState",
   "ScaleByTorchMuonState",
   "ScaleByTorchNAdamState",
   "ScaleByTorchRAdamState",
-  "ScaleByTorchRmspropState",
+  "ScaleByTorchRMSpropState",
   "ScaleByTorchRpropState",
-  "ScaleByTorchSgdState",
+  "ScaleByTorchSGDState",
   "ScaleByTorchSparseAdamState",
   "Twin",
   "adadelta",

@@ -6,9 +6,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
-from jaxopt_fix._src import transform
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchAdadeltaState(NamedTuple):
@@ -17,6 +18,12 @@ class ScaleByTorchAdadeltaState(NamedTuple):
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   square_avg: optax.Updates
   acc_delta: optax.Updates
+
+
+SCHEMA = S.StateSchema(
+  ScaleByTorchAdadeltaState, S.Step(), S.PerParameter("square_avg"), S.PerParameter("acc_delta")
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def scale_by_torch_adadelta(
@@ -51,7 +58,7 @@ def scale_by_torch_adadelta(
   def update_fn(updates, state, params=None):
     del params
     none = lambda x: x is None
-    square_avg = transform.ema_squared_moment(updates, state.square_avg, rho)
+    square_avg = moments.ema_squared_moment(updates, state.square_avg, rho)
     # torch: delta = acc_delta.add(eps).sqrt_(); delta.div_(std).mul_(grad), rounded before
     # param.add_(delta, alpha=-lr) (XLA would fuse the product into that addition).
     deltas = jax.tree.map(
@@ -67,7 +74,7 @@ def scale_by_torch_adadelta(
       state.acc_delta,
       is_leaf=none,
     )
-    acc_delta = transform.ema_squared_moment(deltas, state.acc_delta, rho)
+    acc_delta = moments.ema_squared_moment(deltas, state.acc_delta, rho)
     directions = jax.tree.map(
       lambda g, d: None if g is None else d.astype(g.dtype), updates, deltas, is_leaf=none
     )
@@ -85,8 +92,8 @@ def _check_adadelta(lr, rho, eps, weight_decay) -> None:
   value = _common.concrete_or_none(rho)
   if value is not None:
     _common.check_torch(0.0 <= value <= 1.0, f"Invalid rho value: {rho} (must be in [0, 1])")
-  _common.check_at_least(eps, 0.0, "Invalid epsilon value")
-  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
+  _common.check_at_least("Invalid epsilon value", eps, 0.0)
+  _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
 
 
 def adadelta(

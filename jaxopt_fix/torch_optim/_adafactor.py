@@ -7,8 +7,19 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
+
+
+def _is_factored(shape: tuple[int, ...]) -> bool:
+  """torch factors the second moment of a parameter of 2 or more dimensions."""
+  return len(shape) > 1
+
+
+def _factored(x) -> bool:
+  return _is_factored(jnp.shape(x))
 
 
 class ScaleByTorchAdafactorState(NamedTuple):
@@ -25,24 +36,18 @@ class ScaleByTorchAdafactorState(NamedTuple):
   variance: optax.Updates  # like the parameter (fewer than 2 dimensions)
 
 
-def _factored(x) -> bool:
-  return jnp.ndim(x) > 1
+SCHEMA = S.StateSchema(
+  ScaleByTorchAdafactorState,
+  S.Step(),
+  S.PerParameter("row_var", kept_for=_is_factored, torch_shape=lambda s: (*s[:-1], 1)),
+  S.PerParameter("col_var", kept_for=_is_factored, torch_shape=lambda s: (*s[:-2], 1, s[-1])),
+  S.PerParameter("variance", kept_for=lambda s: not _is_factored(s)),
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def _placeholder(p) -> jax.Array:
   return jnp.zeros((1,) * jnp.ndim(p), jnp.result_type(p))
-
-
-def _lerp(start, end, weight):
-  """torch's ``start.lerp_(end, weight)`` for a scalar ``weight`` (ATen's ``lerp_vec``).
-
-  ``fma(weight, end - start, start)`` for ``|weight| < 0.5``, else
-  ``fma(weight - 1, end - start, end)``; XLA contracts each to the same fused
-  multiply-add.
-  """
-  w = jnp.asarray(weight, start.dtype)
-  diff = end - start
-  return jnp.where(jnp.abs(w) < 0.5, start + w * diff, end + (w - 1) * diff)
 
 
 def _rsqrt(x):
@@ -141,13 +146,13 @@ def scale_by_torch_adafactor(
       e1 = jnp.finfo(p.dtype).eps if eps1 is None else eps1
       alpha = jnp.maximum(eps2, _rms(p)) * rho
       if _factored(g):
-        r = _lerp(r, _mean_square_along(g, -1), weight)
-        c = _lerp(c, _mean_square_along(g, -2), weight)
+        r = moments.lerp(r, _mean_square_along(g, -1), weight)
+        c = moments.lerp(c, _mean_square_along(g, -2), weight)
         var_estimate = numerics.rounded_product(r, c) / jnp.maximum(
           jnp.mean(r, axis=-2, keepdims=True), jnp.asarray(e1, r.dtype)
         )
       else:
-        v = _lerp(v, numerics.rounded_product(g, g), weight)
+        v = moments.lerp(v, numerics.rounded_product(g, g), weight)
         var_estimate = v
       clamped = jnp.maximum(var_estimate, jnp.asarray(e1 * e1, g.dtype))
       update = _rsqrt(clamped) * g
@@ -216,7 +221,8 @@ def adafactor(
     >>> updates, state = tx.update(grads, state, params)
     >>> print(optax.apply_updates(params, updates)["w"][0].round(4))
     [0.9 0.9 0.9]
-    >>> print(state[1].row_var["w"].shape, state[1].col_var["w"].shape)
+    >>> row_var, col_var = optax.tree.get(state, "row_var"), optax.tree.get(state, "col_var")
+    >>> print(row_var["w"].shape, col_var["w"].shape)
     (2, 1) (1, 3)
 
   .. warning::
@@ -238,17 +244,17 @@ def adafactor(
   del foreach
   lr = _common.hyperparameter(lr)
   if not callable(lr):
-    _common.check_at_least(lr, 0.0, "Learning rate should be >= 0 but is")
+    _common.check_at_least("Learning rate should be >= 0 but is", lr, 0.0)
   beta2 = _common.concrete_or_none(beta2_decay)
   if beta2 is not None:
     _common.check_torch(
       beta2 <= 0.0, f"beta2_decay should be <= 0 but is: {beta2_decay} (must be <= 0)"
     )
   if eps[0] is not None:
-    _common.check_at_least(eps[0], 0.0, "epsilon1 should be >= 0 but is")
-  _common.check_at_least(eps[1], 0.0, "epsilon2 should be >= 0 but is")
-  _common.check_at_least(d, 1.0, "Clipping threshold d should be >= 1 but is")
-  _common.check_at_least(weight_decay, 0.0, "weight_decay should be >= 0 but is")
+    _common.check_at_least("epsilon1 should be >= 0 but is", eps[0], 0.0)
+  _common.check_at_least("epsilon2 should be >= 0 but is", eps[1], 0.0)
+  _common.check_at_least("Clipping threshold d should be >= 1 but is", d, 1.0)
+  _common.check_at_least("weight_decay should be >= 0 but is", weight_decay, 0.0)
   return optax.chain(
     _common.maximize(maximize),
     scale_by_torch_adafactor(lr, beta2_decay, eps, d),

@@ -45,7 +45,7 @@ def test_first_step_of_a_vector():
   tx = torch_optim.adafactor(lr=0.1, eps=(None, 1e-3))
   params = jnp.zeros(3)
   updates, state = tx.update(jnp.array([2.0, -3.0, 0.5]), tx.init(params), params)
-  np.testing.assert_allclose(state[1].variance, [4.0, 9.0, 0.25])
+  np.testing.assert_allclose(optax.tree.get(state, "variance"), [4.0, 9.0, 0.25])
   np.testing.assert_allclose(updates, [-1e-4, 1e-4, -1e-4], rtol=1e-6)
 
 

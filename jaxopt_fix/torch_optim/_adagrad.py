@@ -8,6 +8,7 @@ import optax
 
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchAdagradState(NamedTuple):
@@ -15,6 +16,10 @@ class ScaleByTorchAdagradState(NamedTuple):
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   sum: optax.Updates
+
+
+SCHEMA = S.StateSchema(ScaleByTorchAdagradState, S.Step(), S.PerParameter("sum"), eager=True)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def scale_by_torch_adagrad(
@@ -86,10 +91,10 @@ def decayed_learning_rate(
 
 def _check_adagrad(lr, lr_decay, weight_decay, initial_accumulator_value, eps) -> None:
   _common.check_lr(lr)
-  _common.check_at_least(lr_decay, 0.0, "Invalid lr_decay value")
-  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
-  _common.check_at_least(initial_accumulator_value, 0.0, "Invalid initial_accumulator_value value")
-  _common.check_at_least(eps, 0.0, "Invalid epsilon value")
+  _common.check_at_least("Invalid lr_decay value", lr_decay, 0.0)
+  _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
+  _common.check_at_least("Invalid initial_accumulator_value value", initial_accumulator_value, 0.0)
+  _common.check_at_least("Invalid epsilon value", eps, 0.0)
 
 
 def adagrad(

@@ -7,9 +7,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
-from jaxopt_fix._src import transform
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchAdamState(NamedTuple):
@@ -20,6 +21,16 @@ class ScaleByTorchAdamState(NamedTuple):
   exp_avg: optax.Updates
   exp_avg_sq: optax.Updates
   max_exp_avg_sq: Any  # a tree like exp_avg_sq, or None
+
+
+SCHEMA = S.StateSchema(
+  ScaleByTorchAdamState,
+  S.Step(),
+  S.PerParameter("exp_avg"),
+  S.PerParameter("exp_avg_sq"),
+  S.PerParameter("max_exp_avg_sq", optional=True),
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def scale_by_torch_adam(
@@ -62,18 +73,19 @@ def scale_by_torch_adam(
   def update_fn(updates, state, params=None):
     del params
     step = optax.safe_increment(state.step)
-    exp_avg = transform.lerp_moment(updates, state.exp_avg, b1)
-    exp_avg_sq = transform.ema_squared_moment(updates, state.exp_avg_sq, b2)
+    exp_avg = moments.lerp_moment(updates, state.exp_avg, b1)
+    exp_avg_sq = moments.ema_squared_moment(updates, state.exp_avg_sq, b2)
     max_exp_avg_sq = (
       jax.tree.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
     )
+    nu = exp_avg_sq if max_exp_avg_sq is None else max_exp_avg_sq
     directions = numerics.with_bias_corrections(
       (b1, b2),
       step,
-      lambda bias_correction1, bias_correction2: transform.adam_direction(
+      lambda bias_correction1, bias_correction2: moments.adam_direction(
         updates,
         exp_avg,
-        max_exp_avg_sq if amsgrad else exp_avg_sq,
+        nu,
         mu_scale=1 / bias_correction1,
         nu_correction=bias_correction2,
         eps=eps,
@@ -94,10 +106,10 @@ def scale_by_torch_adam(
 
 def _check_adam(lr, betas, eps, weight_decay) -> None:
   _common.check_lr(lr)
-  _common.check_at_least(eps, 0.0, "Invalid epsilon value")
-  _common.check_unit_interval(betas[0], "Invalid beta parameter at index 0")
-  _common.check_unit_interval(betas[1], "Invalid beta parameter at index 1")
-  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
+  _common.check_at_least("Invalid epsilon value", eps, 0.0)
+  _common.check_unit_interval("Invalid beta parameter at index 0", betas[0])
+  _common.check_unit_interval("Invalid beta parameter at index 1", betas[1])
+  _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
 
 
 def adam(

@@ -6,9 +6,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
-from jaxopt_fix._src import transform
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchAdamaxState(NamedTuple):
@@ -17,6 +18,12 @@ class ScaleByTorchAdamaxState(NamedTuple):
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   exp_avg: optax.Updates
   exp_inf: optax.Updates
+
+
+SCHEMA = S.StateSchema(
+  ScaleByTorchAdamaxState, S.Step(), S.PerParameter("exp_avg"), S.PerParameter("exp_inf")
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def scale_by_torch_adamax(
@@ -53,7 +60,7 @@ def scale_by_torch_adamax(
   def update_fn(updates, state, params=None):
     del params
     step = optax.safe_increment(state.step)
-    exp_avg = transform.lerp_moment(updates, state.exp_avg, b1)
+    exp_avg = moments.lerp_moment(updates, state.exp_avg, b1)
     # torch.maximum(exp_inf.mul_(b2), grad.abs().add_(eps)): each operand rounded alone.
     exp_inf = jax.tree.map(
       lambda g, u: None if g is None else jnp.maximum(u * b2, jnp.abs(g) + eps),
@@ -135,10 +142,10 @@ def adamax(
   del foreach, differentiable, capturable
   lr, b1, b2 = (_common.hyperparameter(v) for v in (lr, *betas))
   _common.check_lr(lr)
-  _common.check_at_least(eps, 0.0, "Invalid epsilon value")
-  _common.check_unit_interval(b1, "Invalid beta parameter at index 0")
-  _common.check_unit_interval(b2, "Invalid beta parameter at index 1")
-  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
+  _common.check_at_least("Invalid epsilon value", eps, 0.0)
+  _common.check_unit_interval("Invalid beta parameter at index 0", b1)
+  _common.check_unit_interval("Invalid beta parameter at index 1", b2)
+  _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
   return _common.torch_chain(
     scale_by_torch_adamax(b1, b2, eps),
     lr=lr,

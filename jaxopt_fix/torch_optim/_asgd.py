@@ -8,9 +8,10 @@ import optax
 
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
-class ScaleByTorchAsgdState(NamedTuple):
+class ScaleByTorchASGDState(NamedTuple):
   """Per-parameter state with ``torch.optim.ASGD``'s keys.
 
   ``eta`` and ``mu`` are float32 scalars, as torch's (whatever the parameters' dtype).
@@ -20,6 +21,16 @@ class ScaleByTorchAsgdState(NamedTuple):
   eta: jax.typing.ArrayLike  # float32 (): the step size of the next step
   mu: jax.typing.ArrayLike  # float32 (): the averaging weight of the next step
   ax: optax.Params  # the averaged parameters
+
+
+SCHEMA = S.StateSchema(
+  ScaleByTorchASGDState,
+  S.Step(device="param"),
+  S.GroupScalar("eta", device="param"),
+  S.GroupScalar("mu", device="param"),
+  S.PerParameter("ax"),
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def _scalar(value) -> jax.Array:
@@ -69,11 +80,11 @@ def scale_by_torch_asgd(
     t0: The step at which averaging starts.
 
   Returns:
-    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchAsgdState`.
+    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchASGDState`.
   """
 
   def init_fn(params):
-    return ScaleByTorchAsgdState(
+    return ScaleByTorchASGDState(
       step=jnp.zeros([], jnp.int32),
       eta=_scalar(lr),
       mu=jnp.ones([], jnp.float32),
@@ -108,7 +119,7 @@ def scale_by_torch_asgd(
     new_eta = _scalar(lr / (1 + (lambd * lr) * t) ** alpha)
     new_mu = _scalar(1 / jnp.maximum(1, t - t0))
     deltas = jax.tree.map(_delta, new_params, params)
-    return deltas, ScaleByTorchAsgdState(step=step, eta=new_eta, mu=new_mu, ax=ax)
+    return deltas, ScaleByTorchASGDState(step=step, eta=new_eta, mu=new_mu, ax=ax)
 
   return optax.GradientTransformation(init_fn, update_fn)
 
@@ -161,7 +172,7 @@ def asgd(
     >>> for _ in range(2):
     ...   updates, state = tx.update(jnp.array([0.5, 0.5]), state, params)
     ...   params = optax.apply_updates(params, updates)
-    >>> print(params.round(4), state[2].ax.round(4))
+    >>> print(params.round(4), optax.tree.get(state, "ax").round(4))
     [ 0.9 -1.1] [ 0.9 -1.1]
 
   .. warning::
@@ -181,7 +192,7 @@ def asgd(
     raise ValueError("ASGD's lr is the initial step size: a schedule is not supported")
   lr = _common.hyperparameter(lr)
   _common.check_lr(lr)
-  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
+  _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
   return optax.chain(
     _common.maximize(maximize),
     _common.coupled_weight_decay(weight_decay),

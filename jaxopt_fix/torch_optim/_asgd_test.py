@@ -35,9 +35,9 @@ def test_eta_and_mu_follow_torch_formula():
       _, state = update(jnp.ones(3), state, params)
       eta = np.float32(lr / ((1 + lambd * lr * float(t)) ** alpha))
       mu = np.float32(1 / max(1, float(t) - t0))
-      assert state[2].eta.dtype == jnp.float32
-      assert state[2].eta == eta, t
-      assert state[2].mu == mu, t
+      assert optax.tree.get(state, "eta").dtype == jnp.float32
+      assert optax.tree.get(state, "eta") == eta, t
+      assert optax.tree.get(state, "mu") == mu, t
 
 
 def test_averaging_starts_after_t0():
@@ -51,4 +51,6 @@ def test_averaging_starts_after_t0():
     history.append(float(params[0]))
   # Step t averages with the mu of step t - 1: 1 / max(1, t - 1 - t0), so ax copies the
   # parameter for three steps, then ax = ax + 0.5 * (p - ax) on the fourth.
-  np.testing.assert_allclose(state[2].ax, [(history[2] + history[3]) / 2], rtol=1e-6)
+  np.testing.assert_allclose(
+    optax.tree.get(state, "ax"), [(history[2] + history[3]) / 2], rtol=1e-6
+  )

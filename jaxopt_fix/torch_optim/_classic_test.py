@@ -25,8 +25,14 @@ def _make(name, **overrides):
 
 
 def _inner(state):
-  """The scale_by_torch_* state inside the chain."""
-  return state[2]
+  """The scale_by_torch_* state inside the chain: the node of a registered state class."""
+  classes = tuple(twin.state_class for twin in torch_optim.TWINS.values())
+  (node,) = [
+    n
+    for n in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, classes))
+    if isinstance(n, classes)
+  ]
+  return node
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ def concrete_or_none(value: Any) -> float | None:
   return None if array is None else float(array)
 
 
-def check_at_least(value: Any, minimum: float, message: str, *, strict: bool = False) -> None:
+def check_at_least(message: str, value: Any, minimum: float, *, strict: bool = False) -> None:
   """torch's ``if not minimum <= value: raise ValueError(message)`` on concrete values."""
   v = concrete_or_none(value)
   if v is not None:
@@ -46,7 +46,7 @@ def check_at_least(value: Any, minimum: float, message: str, *, strict: bool = F
     check_torch(ok, f"{message}: {value} (must be {'>' if strict else '>='} {minimum})")
 
 
-def check_unit_interval(value: Any, message: str) -> None:
+def check_unit_interval(message: str, value: Any) -> None:
   """torch's ``if not 0.0 <= value < 1.0: raise ValueError(message)`` on concrete values."""
   v = concrete_or_none(value)
   if v is not None:
@@ -56,7 +56,7 @@ def check_unit_interval(value: Any, message: str) -> None:
 def check_lr(lr: Any) -> None:
   """torch's learning-rate check; a schedule (callable) is not checked."""
   if not callable(lr):
-    check_at_least(lr, 0.0, "Invalid learning rate")
+    check_at_least("Invalid learning rate", lr, 0.0)
 
 
 def maximize(enabled: bool) -> optax.GradientTransformation:

@@ -18,12 +18,13 @@ import optax
 
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 # torch's threshold on the curvature y.s below which a pair is not stored.
 _CURVATURE_THRESHOLD = 1e-10
 
 
-class ScaleByTorchLbfgsState(NamedTuple):
+class ScaleByTorchLBFGSState(NamedTuple):
   """torch's LBFGS state (``optimizer.state[first_param]``), in fixed-size arrays.
 
   torch keeps one state for all parameters, on the flattened vector of all of them
@@ -45,6 +46,17 @@ class ScaleByTorchLbfgsState(NamedTuple):
   num_old: jax.Array  # int32 (): len(old_dirs), the number of stored pairs
   n_iter: jax.typing.ArrayLike  # int32 (), saturating: iterations (no early exit)
   func_evals: jax.typing.ArrayLike  # int32 (), saturating: closure calls, one per step
+
+
+SCHEMA = S.UnconvertibleState(
+  ScaleByTorchLBFGSState,
+  reason=(
+    "torch keeps its state once, on the first parameter, for the flattened vector of all "
+    "parameters (lists of history tensors), not per parameter; from_torch(optimizer) builds "
+    "the twin, whose fresh state (tx.init(params)) restarts the L-BFGS history"
+  ),
+)
+"""Not converted by ``state_from_torch`` / ``state_to_torch``: see ``reason``."""
 
 
 def scale_by_torch_lbfgs(
@@ -75,7 +87,7 @@ def scale_by_torch_lbfgs(
     history_size: ``history_size``, >= 1.
 
   Returns:
-    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchLbfgsState`; its
+    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchLBFGSState`; its
     updates are the full parameter change (the learning rate is applied).
   """
   h = int(history_size)
@@ -83,7 +95,7 @@ def scale_by_torch_lbfgs(
   def init_fn(params):
     flat, _ = ravel_pytree(params)
     n, dtype = flat.size, flat.dtype
-    return ScaleByTorchLbfgsState(
+    return ScaleByTorchLBFGSState(
       d=jnp.zeros([n], dtype),
       t=jnp.zeros([], dtype),
       old_dirs=jnp.zeros([h, n], dtype),
@@ -154,10 +166,10 @@ def scale_by_torch_lbfgs(
     optimal = jnp.max(jnp.abs(g)) <= scalar(tolerance_grad)
     step = jnp.where(optimal | jnp.logical_not(moves), jnp.zeros_like(d), d * t)
 
-    def keep(new, old):
-      return jnp.where(optimal, old, new).astype(old.dtype)
+    def keep(updated, current):
+      return jnp.where(optimal, current, updated).astype(current.dtype)
 
-    new_state = ScaleByTorchLbfgsState(
+    new_state = ScaleByTorchLBFGSState(
       d=keep(d, state.d),
       t=keep(t, state.t),
       old_dirs=keep(old_dirs, state.old_dirs),

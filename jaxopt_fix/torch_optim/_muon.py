@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 # torch.optim._muon's defaults (Keller Jordan's coefficients).
 _NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -25,6 +27,10 @@ class ScaleByTorchMuonState(NamedTuple):
   momentum_buffer: optax.Updates
 
 
+SCHEMA = S.StateSchema(ScaleByTorchMuonState, S.PerParameter("momentum_buffer"))
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
+
+
 def _check_2d(tree: Any) -> None:
   """torch's constructor check: every parameter must be a matrix."""
   for leaf in jax.tree.leaves(tree):
@@ -33,19 +39,6 @@ def _check_2d(tree: Any) -> None:
         "Muon only supports 2D parameters whereas we found a parameter with size: "
         f"{tuple(jnp.shape(leaf))} (use a standard optimizer such as adamw for the others)"
       )
-
-
-def _torch_lerp(start: jax.Array, end: jax.Array, weight: Any) -> jax.Array:
-  """torch's ``start.lerp(end, weight)`` with a scalar weight, rounded as torch rounds it.
-
-  ``Lerp.h``: ``start + w * (end - start)`` if ``|w| < 0.5``, else
-  ``end - (end - start) * (1 - w)``; each is one fused multiply-add in torch's kernels and
-  in XLA's (which contracts ``a * b + c``). ``w - 1`` is taken in the tensor's dtype, as
-  torch does (exact by Sterbenz for ``w`` in [0.5, 2]).
-  """
-  w = jnp.asarray(weight, start.dtype)
-  diff = end - start
-  return jnp.where(jnp.abs(w) < 0.5, start + w * diff, end + (w - 1) * diff)
 
 
 def _fma_first(x: jax.Array, beta: float, product: jax.Array, alpha: float) -> jax.Array:
@@ -142,11 +135,11 @@ def scale_by_torch_muon(
   def update_fn(updates, state, params=None):
     del params
     _check_2d(updates)
-    buf = jax.tree.map(lambda g, m: _torch_lerp(m, g, 1 - momentum), updates, state.momentum_buffer)
+    buf = moments.lerp_moment(updates, state.momentum_buffer, momentum)
     directions = jax.tree.map(
       lambda g, m: (
         newton_schulz(
-          _torch_lerp(g, m, momentum) if nesterov else m, ns_coefficients, ns_steps, eps
+          moments.lerp(g, m, momentum) if nesterov else m, ns_coefficients, ns_steps, eps
         )
       ).astype(g.dtype),
       updates,
@@ -296,8 +289,8 @@ def muon(
   lr_dtype = _scalar_dtype(lr)
   lr = _common.hyperparameter(lr)
   _common.check_lr(lr)
-  _common.check_at_least(momentum, 0.0, "momentum should be >= 0 but is")
-  _common.check_at_least(weight_decay, 0.0, "weight decay should be >= 0 but is")
+  _common.check_at_least("momentum should be >= 0 but is", momentum, 0.0)
+  _common.check_at_least("weight decay should be >= 0 but is", weight_decay, 0.0)
   _common.check_torch(
     adjust_lr_fn in _ADJUST_LR_FNS,
     f"Adjust learning rate function {adjust_lr_fn} is not supported "

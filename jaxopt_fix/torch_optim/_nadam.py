@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
-from jaxopt_fix._src import transform
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchNAdamState(NamedTuple):
@@ -24,6 +25,16 @@ class ScaleByTorchNAdamState(NamedTuple):
   mu_product: jax.typing.ArrayLike  # float32 (), as torch's (see scale_by_torch_nadam).
   exp_avg: optax.Updates
   exp_avg_sq: optax.Updates
+
+
+SCHEMA = S.StateSchema(
+  ScaleByTorchNAdamState,
+  S.Step(),
+  S.GroupScalar("mu_product"),
+  S.PerParameter("exp_avg"),
+  S.PerParameter("exp_avg_sq"),
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def _momentum_cache(b1, momentum_decay, step):
@@ -73,9 +84,9 @@ def _nadam_step(updates, state, b1, b2, momentum_decay):
   new_state = ScaleByTorchNAdamState(
     step=step,
     mu_product=mu_product,
-    exp_avg=optax.tree.cast_like(transform.lerp_moment(updates, state.exp_avg, b1), state.exp_avg),
+    exp_avg=optax.tree.cast_like(moments.lerp_moment(updates, state.exp_avg, b1), state.exp_avg),
     exp_avg_sq=optax.tree.cast_like(
-      transform.ema_squared_moment(updates, state.exp_avg_sq, b2), state.exp_avg_sq
+      moments.ema_squared_moment(updates, state.exp_avg_sq, b2), state.exp_avg_sq
     ),
   )
   return new_state, grad_scale, exp_avg_scale, bias_correction2
@@ -236,7 +247,8 @@ def nadam(
   term), and ``param + direction * -lr`` cannot land where those three roundings land
   (the difference random-walks to ~30 float32 ulps of the parameter in 500 steps). The
   last link replays torch's writes and returns ``new_param - param``, so it needs
-  ``update(updates, state, params)``; its state (``state[2]``) carries torch's keys.
+  ``update(updates, state, params)``; its state, a :class:`ScaleByTorchNAdamState`, carries
+  torch's keys.
 
   Args:
     lr: Learning rate, >= 0, or an optax schedule (torch's default 2e-3).
@@ -265,8 +277,16 @@ def nadam(
     >>> updates, state = tx.update(jnp.array([0.5, -2.0]), tx.init(params), params)
     >>> print(optax.apply_updates(params, updates).round(4))
     [ 0.8944 -0.8944]
-    >>> print(state[2].mu_product.round(6))
+    >>> print(optax.tree.get(state, "mu_product").round(6))
     0.450073
+
+  .. warning::
+    The update is already ``new_param - param`` (scaled by ``-lr``, decay included), not a
+    direction: a transformation chained *after* ``nadam`` (``optax.clip``,
+    ``optax.scale``, ...) acts on that difference, as it would after any optax
+    optimizer. To transform the direction itself, chain your transformation between
+    :func:`scale_by_torch_nadam` and ``optax.scale_by_learning_rate(lr)``; that chain
+    follows torch to ~30 float32 ulps over 500 steps instead of bit for bit.
 
   .. warning::
     ``optax.nadam`` is a different algorithm: the constant-momentum version
@@ -297,11 +317,11 @@ def nadam(
   del foreach, capturable, differentiable
   lr, b1, b2 = (_common.hyperparameter(v) for v in (lr, *betas))
   _common.check_lr(lr)
-  _common.check_at_least(eps, 0.0, "Invalid epsilon value")
-  _common.check_unit_interval(b1, "Invalid beta parameter at index 0")
-  _common.check_unit_interval(b2, "Invalid beta parameter at index 1")
-  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
-  _common.check_at_least(momentum_decay, 0.0, "Invalid momentum_decay value")
+  _common.check_at_least("Invalid epsilon value", eps, 0.0)
+  _common.check_unit_interval("Invalid beta parameter at index 0", b1)
+  _common.check_unit_interval("Invalid beta parameter at index 1", b2)
+  _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
+  _common.check_at_least("Invalid momentum_decay value", momentum_decay, 0.0)
   return optax.chain(
     _common.maximize(maximize),
     optax.identity() if decoupled_weight_decay else _common.coupled_weight_decay(weight_decay),

@@ -46,7 +46,7 @@ def _jax_mu_products(b1: float, momentum_decay: float, steps: int) -> np.ndarray
   def run(params):
     def step(state, _):
       _, state = tx.update(jnp.ones_like(params), state, params)
-      return state, state[2].mu_product
+      return state, optax.tree.get(state, "mu_product")
 
     return jax.lax.scan(step, tx.init(params), length=steps)[1]
 
@@ -117,8 +117,12 @@ def test_mu_product_stays_float32_for_bfloat16_params(decoupled):
   params = jnp.ones(3, jnp.bfloat16)
   updates, state = tx.update(jnp.full(3, 0.5, jnp.bfloat16), tx.init(params), params)
   assert updates.dtype == jnp.bfloat16
-  assert state[2].exp_avg.dtype == state[2].exp_avg_sq.dtype == jnp.bfloat16
-  assert state[2].mu_product.dtype == jnp.float32
+  assert (
+    optax.tree.get(state, "exp_avg").dtype
+    == optax.tree.get(state, "exp_avg_sq").dtype
+    == jnp.bfloat16
+  )
+  assert optax.tree.get(state, "mu_product").dtype == jnp.float32
 
 
 def test_direction_matches_fused_update():

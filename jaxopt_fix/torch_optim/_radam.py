@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
-from jaxopt_fix._src import transform
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchRAdamState(NamedTuple):
@@ -20,6 +21,12 @@ class ScaleByTorchRAdamState(NamedTuple):
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   exp_avg: optax.Updates
   exp_avg_sq: optax.Updates
+
+
+SCHEMA = S.StateSchema(
+  ScaleByTorchRAdamState, S.Step(), S.PerParameter("exp_avg"), S.PerParameter("exp_avg_sq")
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def _coth_series_coefficients(terms: int) -> tuple[float, ...]:
@@ -136,8 +143,8 @@ def scale_by_torch_radam(
   def update_fn(updates, state, params=None):
     del params
     step = optax.safe_increment(state.step)
-    exp_avg = transform.lerp_moment(updates, state.exp_avg, b1)
-    exp_avg_sq = transform.ema_squared_moment(updates, state.exp_avg_sq, b2)
+    exp_avg = moments.lerp_moment(updates, state.exp_avg, b1)
+    exp_avg_sq = moments.ema_squared_moment(updates, state.exp_avg_sq, b2)
     bias_correction1 = numerics.one_minus_power(b1, step)
     sqrt_bias_correction2 = jnp.sqrt(numerics.one_minus_power(b2, step))
     rho_t = sma_length(b2, step)
@@ -235,10 +242,10 @@ def radam(
   del foreach, capturable, differentiable
   lr, b1, b2 = (_common.hyperparameter(v) for v in (lr, *betas))
   _common.check_lr(lr)
-  _common.check_at_least(eps, 0.0, "Invalid epsilon value")
-  _common.check_unit_interval(b1, "Invalid beta parameter at index 0")
-  _common.check_unit_interval(b2, "Invalid beta parameter at index 1")
-  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
+  _common.check_at_least("Invalid epsilon value", eps, 0.0)
+  _common.check_unit_interval("Invalid beta parameter at index 0", b1)
+  _common.check_unit_interval("Invalid beta parameter at index 1", b2)
+  _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
   return _common.torch_chain(
     scale_by_torch_radam(b1, b2, eps),
     lr=lr,

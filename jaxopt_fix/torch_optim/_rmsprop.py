@@ -5,15 +5,15 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
-from jaxopt_fix._src import transform
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
-class ScaleByTorchRmspropState(NamedTuple):
+class ScaleByTorchRMSpropState(NamedTuple):
   """Per-parameter state with ``torch.optim.RMSprop``'s keys (``momentum_buffer`` is None
   unless ``momentum > 0``, ``grad_avg`` None unless ``centered``)."""
 
@@ -23,25 +23,14 @@ class ScaleByTorchRmspropState(NamedTuple):
   grad_avg: Any  # a tree like square_avg, or None
 
 
-def _torch_lerp(updates, moment, weight):
-  """torch's ``moment.lerp_(g, weight)``, both of its branches.
-
-  ``m + w (g - m)`` if ``|w| < 0.5``, else ``g + (w - 1)(g - m)`` (``Lerp.h``), each a
-  fused multiply-add; ``w`` and ``w - 1`` are taken at the moment's precision.
-  """
-
-  def leaf(g, m):
-    if g is None:
-      return None
-    w = jnp.asarray(weight, m.dtype)
-    small = m + w * (g - m)
-    large = g + (w - 1) * (g - m)
-    concrete = _common.concrete_or_none(weight)
-    if concrete is None:
-      return jnp.where(jnp.abs(w) < 0.5, small, large)
-    return small if abs(np.asarray(concrete, m.dtype)) < 0.5 else large
-
-  return jax.tree.map(leaf, updates, moment, is_leaf=lambda x: x is None)
+SCHEMA = S.StateSchema(
+  ScaleByTorchRMSpropState,
+  S.Step(),
+  S.PerParameter("square_avg"),
+  S.PerParameter("momentum_buffer", optional=True),
+  S.PerParameter("grad_avg", optional=True),
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def _uses_momentum(momentum: Any) -> bool:
@@ -77,12 +66,12 @@ def scale_by_torch_rmsprop(
     centered: ``centered``: divide by the root of the variance estimate.
 
   Returns:
-    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRmspropState`.
+    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRMSpropState`.
   """
   uses_momentum = _uses_momentum(momentum)
 
   def init_fn(params):
-    return ScaleByTorchRmspropState(
+    return ScaleByTorchRMSpropState(
       step=jnp.zeros([], jnp.int32),
       square_avg=optax.tree.zeros_like(params),
       momentum_buffer=optax.tree.zeros_like(params) if uses_momentum else None,
@@ -92,9 +81,9 @@ def scale_by_torch_rmsprop(
   def update_fn(updates, state, params=None):
     del params
     none = lambda x: x is None
-    square_avg = transform.ema_squared_moment(updates, state.square_avg, alpha)
+    square_avg = moments.ema_squared_moment(updates, state.square_avg, alpha)
     if centered:
-      grad_avg = _torch_lerp(updates, state.grad_avg, 1 - alpha)
+      grad_avg = moments.lerp_moment(updates, state.grad_avg, alpha)
       # torch: square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().
       roots = jax.tree.map(
         lambda v, m: None if v is None else numerics.rounded_sqrt(v - m * m),
@@ -132,7 +121,7 @@ def scale_by_torch_rmsprop(
         roots,
         is_leaf=none,
       )
-    return directions, ScaleByTorchRmspropState(
+    return directions, ScaleByTorchRMSpropState(
       step=optax.safe_increment(state.step),
       square_avg=optax.tree.cast_like(square_avg, state.square_avg),
       momentum_buffer=buffers,
@@ -144,10 +133,10 @@ def scale_by_torch_rmsprop(
 
 def _check_rmsprop(lr, alpha, eps, weight_decay, momentum) -> None:
   _common.check_lr(lr)
-  _common.check_at_least(eps, 0.0, "Invalid epsilon value")
-  _common.check_at_least(momentum, 0.0, "Invalid momentum value")
-  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
-  _common.check_at_least(alpha, 0.0, "Invalid alpha value")
+  _common.check_at_least("Invalid epsilon value", eps, 0.0)
+  _common.check_at_least("Invalid momentum value", momentum, 0.0)
+  _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
+  _common.check_at_least("Invalid alpha value", alpha, 0.0)
 
 
 def rmsprop(

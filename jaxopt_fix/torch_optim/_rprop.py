@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchRpropState(NamedTuple):
@@ -15,6 +16,12 @@ class ScaleByTorchRpropState(NamedTuple):
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   prev: optax.Updates  # the previous gradient, zeroed where its sign flipped
   step_size: optax.Updates  # per-element step sizes, initialised to lr
+
+
+SCHEMA = S.StateSchema(
+  ScaleByTorchRpropState, S.Step(), S.PerParameter("prev"), S.PerParameter("step_size")
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def scale_by_torch_rprop(
@@ -127,7 +134,7 @@ def rprop(
     >>> for g in ([0.5, -0.5], [0.5, 0.5]):
     ...   updates, state = tx.update(jnp.array(g), state, params)
     ...   params = optax.apply_updates(params, updates)
-    >>> print(params.round(4), state[1].step_size.round(4))
+    >>> print(params.round(4), optax.tree.get(state, "step_size").round(4))
     [ 0.78 -0.9 ] [0.12 0.05]
 
   .. warning::

@@ -33,6 +33,6 @@ def test_sign_flip_skips_the_step_and_clamps():
   # Same sign grows (clamped at 0.75); a flip shrinks the step size and skips the step.
   updates, state = tx.update(jnp.array([1.0, 1.0]), state)
   np.testing.assert_array_equal(updates, [-0.75, 0.0])
-  np.testing.assert_array_equal(state[1].step_size, [0.75, 0.375])
-  np.testing.assert_array_equal(state[1].prev, [1.0, 0.0])
-  assert int(state[1].step) == 2
+  np.testing.assert_array_equal(optax.tree.get(state, "step_size"), [0.75, 0.375])
+  np.testing.assert_array_equal(optax.tree.get(state, "prev"), [1.0, 0.0])
+  assert int(optax.tree.get(state, "step")) == 2

@@ -9,9 +9,10 @@ import optax
 
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
-class ScaleByTorchSgdState(NamedTuple):
+class ScaleByTorchSGDState(NamedTuple):
   """Per-parameter state with ``torch.optim.SGD``'s key (torch keeps no ``step``).
 
   ``momentum_buffer`` is None when ``momentum == 0`` (torch keeps no buffer then).
@@ -21,6 +22,14 @@ class ScaleByTorchSgdState(NamedTuple):
 
   momentum_buffer: Any  # a tree like the params, or None
   has_momentum_buffer: jax.typing.ArrayLike  # bool ()
+
+
+SCHEMA = S.StateSchema(
+  ScaleByTorchSGDState,
+  S.PerParameter("momentum_buffer", optional=True),
+  S.PresenceFlag("has_momentum_buffer", of="momentum_buffer"),
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def _uses_momentum(momentum: Any) -> bool:
@@ -51,13 +60,13 @@ def scale_by_torch_sgd(
     nesterov: ``nesterov``.
 
   Returns:
-    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchSgdState`.
+    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchSGDState`.
   """
   uses_momentum = _uses_momentum(momentum)
   traced_momentum = _common.concrete_or_none(momentum) is None
 
   def init_fn(params):
-    return ScaleByTorchSgdState(
+    return ScaleByTorchSGDState(
       momentum_buffer=optax.tree.zeros_like(params) if uses_momentum else None,
       has_momentum_buffer=jnp.zeros([], bool),
     )
@@ -97,7 +106,7 @@ def scale_by_torch_sgd(
         directions,
         is_leaf=lambda x: x is None,
       )
-    return directions, ScaleByTorchSgdState(
+    return directions, ScaleByTorchSGDState(
       momentum_buffer=optax.tree.cast_like(buffers, state.momentum_buffer),
       has_momentum_buffer=jnp.ones([], bool),
     )
@@ -107,8 +116,8 @@ def scale_by_torch_sgd(
 
 def _check_sgd(lr, momentum, dampening, weight_decay, nesterov) -> None:
   _common.check_lr(lr)
-  _common.check_at_least(momentum, 0.0, "Invalid momentum value")
-  _common.check_at_least(weight_decay, 0.0, "Invalid weight_decay value")
+  _common.check_at_least("Invalid momentum value", momentum, 0.0)
+  _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
   if nesterov:
     mu, tau = _common.concrete_or_none(momentum), _common.concrete_or_none(dampening)
     _common.check_torch(

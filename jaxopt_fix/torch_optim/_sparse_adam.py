@@ -8,6 +8,7 @@ import optax
 
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
+from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchSparseAdamState(NamedTuple):
@@ -16,6 +17,15 @@ class ScaleByTorchSparseAdamState(NamedTuple):
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a Python int.
   exp_avg: optax.Updates
   exp_avg_sq: optax.Updates
+
+
+SCHEMA = S.StateSchema(
+  ScaleByTorchSparseAdamState,
+  S.Step(torch_type="int"),
+  S.PerParameter("exp_avg"),
+  S.PerParameter("exp_avg_sq"),
+)
+"""How each field maps to torch's state (see :mod:`jaxopt_fix.torch_optim._state_schema`)."""
 
 
 def scale_by_torch_sparse_adam(
@@ -119,7 +129,7 @@ def sparse_adam(
     >>> tx = torch_optim.sparse_adam(lr=0.1)
     >>> params = jnp.array([1.0, -1.0])
     >>> updates, state = tx.update(jnp.array([0.5, 0.0]), tx.init(params), params)
-    >>> print(optax.apply_updates(params, updates).round(4), state[1].exp_avg)
+    >>> print(optax.apply_updates(params, updates).round(4), optax.tree.get(state, "exp_avg"))
     [ 0.9 -1. ] [0.05 0.  ]
 
   .. warning::
@@ -135,10 +145,10 @@ def sparse_adam(
   """
   lr, b1, b2 = (_common.hyperparameter(v) for v in (lr, *betas))
   if not callable(lr):
-    _common.check_at_least(lr, 0.0, "Invalid learning rate", strict=True)
-  _common.check_at_least(eps, 0.0, "Invalid epsilon value", strict=True)
-  _common.check_unit_interval(b1, "Invalid beta parameter at index 0")
-  _common.check_unit_interval(b2, "Invalid beta parameter at index 1")
+    _common.check_at_least("Invalid learning rate", lr, 0.0, strict=True)
+  _common.check_at_least("Invalid epsilon value", eps, 0.0, strict=True)
+  _common.check_unit_interval("Invalid beta parameter at index 0", b1)
+  _common.check_unit_interval("Invalid beta parameter at index 1", b2)
   return optax.chain(
     _common.maximize(maximize),
     scale_by_torch_sparse_adam(b1, b2, eps),

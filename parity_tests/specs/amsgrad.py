@@ -17,7 +17,7 @@ CONFIGS = {
 FIELDS = {"mu": "exp_avg", "nu": "exp_avg_sq", "nu_max": "max_exp_avg_sq"}
 
 
-def _jax(variant: str):
+def _jax(variant: jaxopt_fix.AmsgradVariant):
   def make(kw):
     b1, b2 = kw["betas"]
     return jaxopt_fix.amsgrad(kw["lr"], b1, b2, kw["eps"], variant=variant)

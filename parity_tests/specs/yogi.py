@@ -15,7 +15,7 @@ CONFIGS = {
 FIELDS = {"mu": "exp_avg", "nu": "exp_avg_sq"}
 
 
-def _jax(variant: str):
+def _jax(variant: jaxopt_fix.YogiVariant):
   def make(kw):
     b1, b2 = kw["betas"]
     return jaxopt_fix.yogi(
