@@ -5,7 +5,9 @@ r"""Reddi et al.'s online problem, one run, every implementation of the same upd
 from :math:`x_0 = 0`, clipping after every step, with the settings of the common
 reproductions (lr 1e-2, betas (0.9, 0.99), eps 1e-8). Every JAX competitor runs
 the same single ``lax.scan`` (carry: iterate, optimizer state, step), with no
-regret bookkeeping, so what differs is the optimizer's update alone.
+regret bookkeeping, so what differs is the optimizer's update alone: the library
+optimizers take the experiments' step (:func:`experiments.reddi.engine.projected_update`),
+the hand-rolled loop writes it out.
 """
 
 from collections.abc import Callable
@@ -24,13 +26,13 @@ import numpy as np
 import optax
 
 from benchmarks import common
+from experiments.reddi import engine
 from experiments.reddi import problems
 import jaxopt_fix
 from jaxopt_fix import torch_optim
 
 LR, B1, B2, EPS = 1e-2, 0.9, 0.99, 1e-8
 ALGOS = ("adam", "amsgrad")
-Algo = Literal["adam", "amsgrad"]
 BiasCorrection = Literal["expm1", "pow", "carried", "cond", "cond_expm1", "one"]
 C_SOURCE = pathlib.Path(__file__).with_name("online_loop.c")
 C_NAME = "C (gcc -O3 -march=native)"
@@ -66,9 +68,7 @@ def tx_loop(
   def run(x0: jax.Array) -> jax.Array:
     def body(carry, _):
       x, state, t = carry
-      g = problems.online_gradient(t)
-      updates, state = tx.update(g, state, x)
-      x = jnp.clip(x + updates, problems.X_MIN, problems.X_MAX)
+      x, state = engine.projected_update(tx, x, state, problems.online_gradient(t), problems.BOUNDS)
       return (x, state, t + 1), None
 
     carry = (x0, tx.init(x0), jnp.zeros((), jnp.int32))
@@ -101,7 +101,7 @@ def hand_rolled_loop(
       float32's half ulp of 1; from there on both corrections are exactly 1 and
       the other branch computes the direction without them, as
       ``numerics.with_bias_corrections``), ``"cond_expm1"`` (the ``lax.cond``
-      around the two ``expm1`` only: jaxopt_fix before), ``"expm1"`` (in every
+      around the two ``expm1`` only), ``"expm1"`` (in every
       step, the same values), ``"pow"`` (``1 - b**t`` in float32, as optax),
       ``"carried"`` (running float32 powers ``p *= b`` in the carry;
       inaccurate, a speed bound) or ``"one"`` (none at all; a speed bound).

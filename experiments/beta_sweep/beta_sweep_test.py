@@ -11,6 +11,7 @@ import pytest
 from experiments import testing
 from experiments.beta_sweep import __main__ as cli
 from experiments.beta_sweep import sweep
+from experiments.reddi import optimizers
 from experiments.reddi import problems
 
 NAMES = ("adam", "amsgrad")
@@ -49,7 +50,7 @@ def test_sweep_matches_single_runs():
   assert result.b1.tolist() == [float(np.float32(b)) for b in b1]
   assert result.t.tolist() == [1010, 2020]
   txs = {
-    (name, i): problems.OPTIMIZERS[name](1e-2, float(result.b1[i]), float(result.b2[i]))
+    (name, i): optimizers.OPTIMIZERS[name](1e-2, float(result.b1[i]), float(result.b2[i]))
     for name in NAMES
     for i in range(len(b1))
   }
