@@ -115,6 +115,31 @@ def _fail(prog: str, error: Exception, status: int) -> int:
   return status
 
 
+def add_problem_arguments(
+  parser: argparse.ArgumentParser, indexings: Sequence[str], indexing: str, scope: str = ""
+) -> None:
+  """Adds ``--eps`` (no default: each optimizer's own) and ``--indexing`` (default ``indexing``).
+
+  ``scope`` starts the indexing's help (``"online problem: "``) where it applies to only some
+  of the problems.
+  """
+  parser.add_argument(
+    "--eps",
+    type=float,
+    default=argparse.SUPPRESS,
+    help="eps, >= 0 (default: each optimizer's own, 1e-8 for Adam/AMSGrad, 1e-3 for Yogi)",
+  )
+  parser.add_argument(
+    "--indexing",
+    choices=indexings,
+    default=indexing,
+    help=(
+      f"{scope}'zero': the reproductions' 0-indexed loop, large gradient on the second step;"
+      " 'paper': t starts at 1, large gradient on the first step"
+    ),
+  )
+
+
 def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
   """Adds ``--distributed``, ``--coordinator``, ``--num-processes`` and ``--process-id``.
 

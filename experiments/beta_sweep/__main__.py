@@ -65,21 +65,7 @@ def _parser() -> cli.OneLineErrorParser:
   parser.add_argument(
     "--lr", type=float, default=defaults["lr"], help="constant learning rate, >= 0"
   )
-  parser.add_argument(
-    "--eps",
-    type=float,
-    default=argparse.SUPPRESS,
-    help="eps, >= 0 (default: each optimizer's own, 1e-8 for Adam/AMSGrad, 1e-3 for Yogi)",
-  )
-  parser.add_argument(
-    "--indexing",
-    choices=problems.INDEXINGS,
-    default=defaults["indexing"],
-    help=(
-      "'zero': the reproductions' 0-indexed loop, large gradient on the second step;"
-      " 'paper': t starts at 1, large gradient on the first step"
-    ),
-  )
+  cli.add_problem_arguments(parser, problems.INDEXINGS, defaults["indexing"])
   parser.add_argument(
     "--out",
     type=pathlib.Path,

@@ -70,20 +70,8 @@ def _parser() -> cli.OneLineErrorParser:
   )
   parser.add_argument("--b1", type=float, default=defaults["b1"], help="beta1, in [0, 1)")
   parser.add_argument("--b2", type=float, default=defaults["b2"], help="beta2, in [0, 1)")
-  parser.add_argument(
-    "--eps",
-    type=float,
-    default=argparse.SUPPRESS,
-    help="eps, >= 0 (default: each optimizer's own, 1e-8 for Adam/AMSGrad, 1e-3 for Yogi)",
-  )
-  parser.add_argument(
-    "--indexing",
-    choices=problems.INDEXINGS,
-    default=defaults["indexing"],
-    help=(
-      "online problem: 'zero': the reproductions' 0-indexed loop, large gradient on the"
-      " second step; 'paper': t starts at 1, large gradient on the first step"
-    ),
+  cli.add_problem_arguments(
+    parser, problems.INDEXINGS, defaults["indexing"], scope="online problem: "
   )
   parser.add_argument(
     "--seed",
