@@ -1,6 +1,8 @@
 """Tests of ``python -m experiments.reddi``: outputs, argument errors, checkpoints, interrupts."""
 
+import contextlib
 import functools
+import io
 import json
 import pathlib
 import shutil
@@ -52,9 +54,11 @@ def test_cli_runs_and_writes_results(tmp_path):
   assert amsgrad["avg_regret_final"] == expected.avg_regret_final
 
 
-def test_cli_help_documents_every_flag():
-  result = _cli("--help")
-  assert result.returncode == 0
+def test_cli_help_documents_every_flag(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["--help"])
+  assert exit_info.value.code == 0
+  stdout = capsys.readouterr().out
   for flag in (
     "--problem",
     "--steps",
@@ -74,8 +78,8 @@ def test_cli_help_documents_every_flag():
     "--lr-schedule",
     "--chunk-steps",
   ):
-    assert flag in result.stdout
-  help_text = " ".join(result.stdout.split())
+    assert flag in stdout
+  help_text = " ".join(stdout.split())
   assert "(default: 1000000)" in help_text
   assert f"(default:{','.join(optimizers.OPTIMIZERS)})" in "".join(help_text.split())
 
@@ -159,16 +163,35 @@ def _main(capsys, *args: str) -> tuple[int, str, str]:
   return status, captured.out, captured.err
 
 
-def test_cli_writes_trajectory_and_figure(capsys, tmp_path):
-  out = tmp_path / "out"
-  status, stdout, _ = _main(capsys, *_SMALL_RUN, "--out", str(out))
-  assert status == 0
+@pytest.fixture(scope="module")
+def _finished(tmp_path_factory) -> tuple[pathlib.Path, str]:
+  """The output directory of a finished ``_SMALL_RUN`` and what it printed (computed once; copy
+  the directory to change it)."""
+  out = tmp_path_factory.mktemp("finished") / "out"
+  with contextlib.redirect_stdout(io.StringIO()) as stdout:
+    assert cli.main([*_SMALL_RUN, "--out", str(out), "--no-progress"]) == 0
+  return out, stdout.getvalue()
+
+
+@pytest.fixture(scope="module")
+def _finished_run(_finished) -> pathlib.Path:
+  return _finished[0]
+
+
+@pytest.fixture(scope="module")
+def _amsgrad_alone() -> simulation.OnlineRun:
+  """AMSGrad alone on the online problem, 20200 steps recorded every 101 (computed once)."""
+  return _run_online(optimizers.OPTIMIZERS["amsgrad"](LR), 20200, 101)
+
+
+def test_cli_writes_trajectory_and_figure(_finished, _amsgrad_alone):
+  out, stdout = _finished
   assert stdout.splitlines()[-1].startswith("wrote ")
   lines = (out / "trajectory.csv").read_text().splitlines()
   assert lines[0] == "t,x_adam,avg_regret_adam,x_amsgrad,avg_regret_amsgrad"
   assert len(lines) == 1 + 200
   table = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
-  expected = _run_online(optimizers.OPTIMIZERS["amsgrad"](LR), 20200, 101)
+  expected = _amsgrad_alone
   np.testing.assert_array_equal(table[:, 0], expected.t)
   np.testing.assert_array_equal(table[:, 3], expected.x)
   np.testing.assert_array_equal(table[:, 4], expected.avg_regret)
@@ -180,7 +203,7 @@ def test_cli_writes_trajectory_and_figure(capsys, tmp_path):
   assert [run["x_final"] for run in results["runs"]][1] == expected.x_final
 
 
-def test_cli_sqrt_schedule(capsys, tmp_path):
+def test_cli_sqrt_schedule(capsys, tmp_path, _amsgrad_alone):
   out = tmp_path / "out"
   status, stdout, _ = _main(capsys, *_SMALL_RUN, "--lr-schedule", "sqrt", "--out", str(out))
   assert status == 0
@@ -190,7 +213,7 @@ def test_cli_sqrt_schedule(capsys, tmp_path):
   tx = optimizers.OPTIMIZERS["amsgrad"](optimizers.learning_rate(LR, "sqrt"))
   expected = _run_online(tx, 20200, 101)
   assert results["runs"][1]["x_final"] == expected.x_final
-  constant = _run_online(optimizers.OPTIMIZERS["amsgrad"](LR), 20200, 101)
+  constant = _amsgrad_alone
   assert expected.x_final != constant.x_final
 
 
@@ -243,9 +266,15 @@ def _interrupt_on_save(monkeypatch, when: str, at: int) -> None:
 
 
 @pytest.mark.parametrize(("problem", "when"), [("online", "after"), ("stochastic", "during")])
-def test_cli_interrupt_then_resume_is_bit_identical(capsys, monkeypatch, tmp_path, problem, when):
+def test_cli_interrupt_then_resume_is_bit_identical(
+  capsys, monkeypatch, tmp_path, _finished_run, problem, when
+):
   args = ["--problem", problem, "--seeds", "2", *_SMALL_RUN]
-  assert _main(capsys, *args, "--out", str(tmp_path / "whole"))[0] == 0
+  whole = tmp_path / "whole"
+  if problem == "online":  # The same run as _finished_run's: --seeds is the stochastic's.
+    whole = _finished_run
+  else:
+    assert _main(capsys, *args, "--out", str(whole))[0] == 0
 
   out = tmp_path / "interrupted"
   with monkeypatch.context() as patch:
@@ -269,20 +298,12 @@ def test_cli_interrupt_then_resume_is_bit_identical(capsys, monkeypatch, tmp_pat
 
   status, stdout, _ = _main(capsys, *args, "--out", str(out), "--resume")
   assert status == 0, stdout
-  assert _results(out) == _results(tmp_path / "whole")
+  assert _results(out) == _results(whole)
   for name in ("trajectory.csv",):
-    assert (out / name).read_text() == (tmp_path / "whole" / name).read_text()
+    assert (out / name).read_text() == (whole / name).read_text()
   if problem == "online":  # Resuming a finished run recomputes nothing, writes the same.
     assert _main(capsys, *args, "--out", str(out), "--resume")[0] == 0
-    assert _results(out) == _results(tmp_path / "whole")
-
-
-@pytest.fixture(scope="module")
-def _finished_run(tmp_path_factory) -> pathlib.Path:
-  """The output directory of a finished ``_SMALL_RUN`` (computed once; copy it to change it)."""
-  out = tmp_path_factory.mktemp("finished") / "out"
-  assert cli.main([*_SMALL_RUN, "--out", str(out), "--no-progress"]) == 0
-  return out
+    assert _results(out) == _results(whole)
 
 
 def _checkpointed_run(finished: pathlib.Path, out: pathlib.Path) -> None:

@@ -287,10 +287,16 @@ def _assert_same_run(a: simulation.OnlineRun, b: simulation.OnlineRun) -> None:
     np.testing.assert_array_equal(leaf_a, leaf_b)
 
 
+@pytest.fixture(scope="module")
+def _uninterrupted() -> dict[str, simulation.OnlineRun]:
+  """The uninterrupted runs of test_resume_is_bit_identical, by problem (each run once)."""
+  return {}
+
+
 @pytest.mark.parametrize(
   ("problem", "stop_after"), [("online", 1), ("online", 3), ("stochastic", 2)]
 )
-def test_resume_is_bit_identical(tmp_path, problem, stop_after):
+def test_resume_is_bit_identical(tmp_path, _uninterrupted, problem, stop_after):
   tx = optimizers.OPTIMIZERS["amsgrad"](LR)
 
   def run(**kwargs):
@@ -298,7 +304,9 @@ def test_resume_is_bit_identical(tmp_path, problem, stop_after):
       return _run_online(tx, 20200, 101, chunk_steps=5050, **kwargs)
     return _run_stochastic(tx, 20200, 101, seed=5, seeds=2, chunk_steps=5050, **kwargs)
 
-  whole = run()
+  if problem not in _uninterrupted:
+    _uninterrupted[problem] = run()
+  whole = _uninterrupted[problem]
   saved = []
   with pytest.raises(_Stop):
     run(on_chunk=_stop_after(stop_after, saved))
