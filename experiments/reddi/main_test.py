@@ -1,4 +1,8 @@
-"""Tests of ``python -m experiments.reddi``: outputs, argument errors, checkpoints, interrupts."""
+"""Tests of ``python -m experiments.reddi``: outputs, argument errors, checkpoints, interrupts.
+
+One module (over 400 lines) so that its tests share the module-scoped runs they compare
+against (``_finished``, ``_amsgrad_alone``) instead of compiling them again.
+"""
 
 import contextlib
 import functools
