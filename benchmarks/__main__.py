@@ -32,7 +32,7 @@ from benchmarks import sweep
 
 HERE = pathlib.Path(__file__).resolve().parent
 C_TARGET = 2.0
-"""The issue's target: within this factor of the C loop."""
+"""The target: the library's step within this factor of the C loop's."""
 SWEEP_NOISE = 1.05
 """The sweep target "at least as fast as hand-rolled" passes up to this ratio (timing noise)."""
 

@@ -5,14 +5,14 @@ r"""Reddi et al.'s online problem, one run, every implementation of the same upd
 from :math:`x_0 = 0`, clipping after every step, with the settings of the common
 reproductions (lr 1e-2, betas (0.9, 0.99), eps 1e-8). Every JAX competitor runs
 the same single ``lax.scan`` (carry: iterate, optimizer state, step), with no
-regret bookkeeping, so what differs is the optimizer's update alone.
+regret bookkeeping, so what differs is the optimizer's update alone: the library
+optimizers take the experiments' step (:func:`experiments.reddi.engine.projected_update`),
+the hand-rolled loop writes it out.
 """
 
 from collections.abc import Callable
-import json
 import math
 import pathlib
-import subprocess
 import tempfile
 import time
 from typing import Any
@@ -23,17 +23,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from benchmarks import baselines
 from benchmarks import common
+from experiments.reddi import engine
 from experiments.reddi import problems
 import jaxopt_fix
 from jaxopt_fix import torch_optim
 
-LR, B1, B2, EPS = 1e-2, 0.9, 0.99, 1e-8
+LR, B1, B2, EPS = baselines.LR, baselines.B1, baselines.B2, baselines.EPS
 ALGOS = ("adam", "amsgrad")
-Algo = Literal["adam", "amsgrad"]
 BiasCorrection = Literal["expm1", "pow", "carried", "cond", "cond_expm1", "one"]
-C_SOURCE = pathlib.Path(__file__).with_name("online_loop.c")
-C_NAME = "C (gcc -O3 -march=native)"
 
 
 def library_tx(impl: str, algo: str) -> optax.GradientTransformation:
@@ -66,9 +65,7 @@ def tx_loop(
   def run(x0: jax.Array) -> jax.Array:
     def body(carry, _):
       x, state, t = carry
-      g = problems.online_gradient(t)
-      updates, state = tx.update(g, state, x)
-      x = jnp.clip(x + updates, problems.X_MIN, problems.X_MAX)
+      x, state = engine.projected_update(tx, x, state, problems.online_gradient(t), problems.BOUNDS)
       return (x, state, t + 1), None
 
     carry = (x0, tx.init(x0), jnp.zeros((), jnp.int32))
@@ -101,7 +98,7 @@ def hand_rolled_loop(
       float32's half ulp of 1; from there on both corrections are exactly 1 and
       the other branch computes the direction without them, as
       ``numerics.with_bias_corrections``), ``"cond_expm1"`` (the ``lax.cond``
-      around the two ``expm1`` only: jaxopt_fix before), ``"expm1"`` (in every
+      around the two ``expm1`` only), ``"expm1"`` (in every
       step, the same values), ``"pow"`` (``1 - b**t`` in float32, as optax),
       ``"carried"`` (running float32 powers ``p *= b`` in the carry;
       inaccurate, a speed bound) or ``"one"`` (none at all; a speed bound).
@@ -178,114 +175,6 @@ def jax_runner(compiled: Compiled) -> tuple[Callable[[], float], Callable[[], fl
   return time_one, lambda: float(compiled(x0))
 
 
-# --- C ---------------------------------------------------------------------
-
-
-def build_c(workdir: pathlib.Path) -> pathlib.Path:
-  """Compiles ``online_loop.c`` with ``gcc -O3 -march=native`` into ``workdir``."""
-  binary = workdir / "online_loop"
-  subprocess.run(
-    ["gcc", "-O3", "-march=native", "-o", str(binary), str(C_SOURCE), "-lm"],
-    check=True,
-    capture_output=True,
-    text=True,
-  )
-  return binary
-
-
-def run_c(binary: pathlib.Path, algo: str, steps: int, mode: str = "split") -> tuple[float, float]:
-  """``(seconds, x_T)`` of one run of the C loop, as measured by the program itself.
-
-  ``mode``: ``"split"`` (bias corrections only while they differ from 1) or
-  ``"perstep"`` (on every step, as the JAX loops).
-  """
-  out = subprocess.run(
-    [str(binary), algo, str(steps), repr(LR), repr(B1), repr(B2), repr(EPS), mode],
-    check=True,
-    capture_output=True,
-    text=True,
-  ).stdout
-  fields = dict(item.split("=") for item in out.split())
-  return float(fields["ns_per_step"]) * steps * 1e-9, float(fields["x"])
-
-
-# --- torch -----------------------------------------------------------------
-
-
-def torch_setup(algo: str, compiled: bool = False) -> tuple[Callable[[int], float], Any]:
-  """``(run(steps) -> seconds, x)``: the eager loop of the common reproductions.
-
-  ``compiled`` wraps ``opt.step()`` and the clamp in ``torch.compile`` (the
-  backward stays eager, as in torch's "compiled optimizer" recipe).
-  """
-  import torch
-
-  x = torch.zeros(1, requires_grad=True)
-  opt = torch.optim.Adam([x], lr=LR, betas=(B1, B2), eps=EPS, amsgrad=algo == "amsgrad")
-
-  def step_and_clamp() -> None:
-    opt.step()
-    with torch.no_grad():
-      x.clamp_(-1.0, 1.0)
-
-  step = torch.compile(step_and_clamp) if compiled else step_and_clamp
-  done = [0]
-
-  def run(steps: int) -> float:
-    start = time.perf_counter()
-    t0 = done[0]
-    for t in range(t0, t0 + steps):
-      g = problems.LARGE_GRADIENT if t % problems.PERIOD == 1 else problems.SMALL_GRADIENT
-      loss = g * x
-      opt.zero_grad()
-      loss.backward()
-      step()
-    done[0] = t0 + steps
-    return time.perf_counter() - start
-
-  return run, x
-
-
-def torch_compiled_main(algo: str, steps: int, repeats: int) -> dict[str, Any]:
-  """Times eager and ``torch.compile``d steps side by side (run in a subprocess)."""
-  import torch
-
-  torch.set_num_threads(1)
-  eager, x_eager = torch_setup(algo)
-  compiled, x_compiled = torch_setup(algo, compiled=True)
-  start = time.perf_counter()
-  compiled(3)  # Compiles (and recompiles, as the step count becomes a tensor).
-  eager(3)
-  compile_seconds = time.perf_counter() - start
-  times = common.interleaved(
-    {"eager": lambda: eager(steps), "compiled": lambda: compiled(steps)}, repeats
-  )
-  return {
-    "eager_seconds": times["eager"],
-    "compiled_seconds": times["compiled"],
-    "compile_seconds": compile_seconds,
-    "steps": steps,
-    "x_eager": float(x_eager.item()),
-    "x_compiled": float(x_compiled.item()),
-  }
-
-
-def torch_compiled(algo: str, steps: int, repeats: int, timeout: float) -> dict[str, Any]:
-  """:func:`torch_compiled_main` in a subprocess, or ``{"error": why}``."""
-  code = (
-    "import json; from benchmarks import online; "
-    f"print(json.dumps(online.torch_compiled_main({algo!r}, {steps}, {repeats})))"
-  )
-  try:
-    proc = common.python_subprocess(["-c", code], timeout)
-  except subprocess.TimeoutExpired:
-    return {"error": f"torch.compile did not finish within {timeout:.0f} s"}
-  if proc.returncode:
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    return {"error": "torch.compile failed: " + (lines[-1] if lines else f"exit {proc.returncode}")}
-  return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 # --- the comparison --------------------------------------------------------
 
 
@@ -308,12 +197,12 @@ def compare(
 
   with tempfile.TemporaryDirectory() as tmp:
     start = time.perf_counter()
-    binary = build_c(pathlib.Path(tmp))
+    binary = baselines.build_c(pathlib.Path(tmp))
     build_seconds = time.perf_counter() - start
     c_entries: dict[str, common.Entry] = {}
     c_x: dict[str, list[float]] = {}
     for mode, label, note in (
-      ("split", C_NAME, "bias corrections only while != 1"),
+      ("split", baselines.C_NAME, "bias corrections only while != 1"),
       ("perstep", "C, bias corrections every step", "same op count as the JAX loops"),
     ):
       entry = common.Entry(label, steps, compile_seconds=build_seconds, note=note)
@@ -321,7 +210,7 @@ def compare(
       c_x[mode] = []
 
       def c_runner(mode: str = mode) -> float:
-        seconds, x = run_c(binary, algo, steps, mode)
+        seconds, x = baselines.run_c(binary, algo, steps, mode)
         c_x[mode].append(x)
         return seconds
 
@@ -330,7 +219,7 @@ def compare(
 
     torch_entry = None
     try:
-      torch_run, _ = torch_setup(algo)
+      torch_run, _ = baselines.torch_setup(algo)
       torch_run(10)  # Warm-up.
       torch_entry = common.Entry("torch eager", torch_steps, extrapolated_to=steps)
       torch_entry.note = f"timed on {torch_steps} steps; x_T n/a"
@@ -350,7 +239,7 @@ def compare(
 
   result: dict[str, Any] = {"steps": steps}
   if torch_entry is not None and torch_compile_timeout > 0:
-    tc = torch_compiled(algo, torch_steps, max(2, repeats // 2), torch_compile_timeout)
+    tc = baselines.torch_compiled(algo, torch_steps, max(2, repeats // 2), torch_compile_timeout)
     result["torch_compile"] = tc
     if "error" not in tc:
       # Scale by the eager time measured in the same process as the compiled one.

@@ -21,6 +21,7 @@ import optax
 from benchmarks import common
 from benchmarks import online
 from experiments.beta_sweep import sweep as beta_sweep
+from experiments.reddi import engine
 from experiments.reddi import problems
 import jaxopt_fix
 
@@ -53,8 +54,7 @@ def library_loop(impl: str, steps: int, b: Betas) -> tuple[Compiled, float]:
   make = _library_maker(impl)
 
   def one_update(b1, b2, x, state, g):
-    updates, state = make(b1, b2).update(g, state, x)
-    return jnp.clip(x + updates, problems.X_MIN, problems.X_MAX), state
+    return engine.projected_update(make(b1, b2), x, state, g, problems.BOUNDS)
 
   def run(b1: jax.Array, b2: jax.Array) -> jax.Array:
     x = jnp.zeros_like(b1)

@@ -1,10 +1,14 @@
-"""What the experiments' tests share: running Python in the repository, checking a usage error."""
+"""What the experiments' tests share: running Python in the repository, checking a usage error,
+running one transformation, damaging a checkpoint."""
 
+import json
 import os
 import pathlib
 import subprocess
 import sys
 from typing import Any
+
+import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 """The repository's root: the working directory of every subprocess."""
@@ -57,3 +61,28 @@ def assert_main_rejects(main: Any, argv: list[str], capsys: Any, prog: str, mess
     raise AssertionError(f"{prog} {argv} did not exit")
   captured = capsys.readouterr()
   assert_usage_error(captured.out, captured.err, prog, message)
+
+
+def alone(run: Any, tx: Any, *args: Any, **kwargs: Any) -> Any:
+  """``run({"tx": tx}, *args, **kwargs)["tx"]``: one transformation through a runner of several
+  (:func:`experiments.reddi.problems.run_online`, ...)."""
+  return run({"tx": tx}, *args, **kwargs)["tx"]
+
+
+def rewrite_npz(path: pathlib.Path, change: Any) -> None:
+  """Rewrites the npz at ``path`` with ``change(arrays)`` applied (a valid zip again)."""
+  with np.load(path) as data:
+    arrays = dict(data)
+  change(arrays)
+  with path.open("wb") as file:
+    np.savez(file, **arrays)
+
+
+def meta(arrays: dict[str, Any]) -> dict[str, Any]:
+  """The JSON header of a checkpoint's arrays (as :func:`rewrite_npz` passes them)."""
+  return json.loads(str(arrays["meta"][()]))
+
+
+def set_meta(arrays: dict[str, Any], **changes: Any) -> None:
+  """Changes entries of the JSON header of a checkpoint's arrays."""
+  arrays["meta"] = np.array(json.dumps({**meta(arrays), **changes}))

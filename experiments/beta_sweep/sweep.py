@@ -15,10 +15,11 @@ host (each process holds its hosts' shards; the results are gathered to every
 process at the end); the config count is padded to a multiple of the device
 count (times :data:`SHARD_MULTIPLE`).
 
-The regret is accumulated exactly as in :func:`experiments.reddi.problems.run_online`
-(a double-word sum per record interval, the intervals combined in float64 on the
-host), so a configuration of the sweep reproduces the single run with the same
-β values (rounded to float32, the dtype of the traced hyperparameters).
+Each step is the engine's (:mod:`experiments.reddi.engine`): the projected
+update and the regret as a double-word sum per record interval, the intervals
+combined in float64 on the host, so a configuration of the sweep reproduces the
+single run of :func:`experiments.reddi.problems.run_online` with the same β
+values (rounded to float32, the dtype of the traced hyperparameters).
 
 The grid (:func:`beta_grid`) is linear in β1 on [0, 0.99] and linear in
 :math:`\log(1 - \beta_2)` for β2 in [0.5, 0.9999], so that 0.9, 0.99, 0.999 and
@@ -39,14 +40,14 @@ Example:
   (array([10000, 20000, 30000]), (10, 2))
 
 At β = (0.9, 0.99) these are the values of the single runs in
-:mod:`experiments.reddi.problems`; raising β2 to 0.9999 rescues Adam.
+:mod:`experiments.reddi.problems`; raising β2 to 0.9999 rescues Adam. The
+heatmaps are drawn by :mod:`experiments.beta_sweep.figures`.
 """
 
 from collections.abc import Callable
 from collections.abc import Sequence
 import dataclasses
 import functools
-import math
 import time
 from typing import Any
 from typing import cast
@@ -57,15 +58,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments import arguments
+from experiments.reddi import engine
+from experiments.reddi import optimizers
 from experiments.reddi import problems
+from experiments.reddi import simulation
 
 CONFIG_AXIS = "config"
 """The name of the mesh axis the configurations are sharded over."""
 B1_RANGE = (0.0, 0.99)
 B2_RANGE = (0.5, 0.9999)
 DEFAULT_OPTIMIZERS = ("adam", "amsgrad")
-OPTIMIZERS = problems.OPTIMIZERS
-"""The optimizers that can be swept (any of :data:`experiments.reddi.problems.OPTIMIZERS`)."""
 DTYPE = jnp.float32
 """The dtype of the simulation and of the traced β values."""
 SHARD_MULTIPLE = 16
@@ -158,17 +161,10 @@ class SweepResult:
     return {name: regret[-1] / self.t[-1] for name, regret in self.regret.items()}
 
 
-def _two_sum(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
-  """Knuth's TwoSum, as in :mod:`experiments.reddi.problems`."""
-  s = a + b
-  b_virtual = s - a
-  return s, (a - (s - b_virtual)) + (b - b_virtual)
-
-
 def _maker(name: str, lr: float, eps: float | None) -> Maker:
   """``(b1, b2) -> transformation`` for one optimizer; b1 and b2 may be traced."""
-  optimizer = OPTIMIZERS[name]
-  eps = optimizer.default_eps if eps is None else eps
+  optimizer = optimizers.OPTIMIZERS[name]
+  eps = optimizer.eps_or_default(eps)
 
   def make(b1: jax.Array, b2: jax.Array) -> optax.GradientTransformation:
     # The factories are annotated with floats but accept arrays and tracers.
@@ -178,17 +174,15 @@ def _maker(name: str, lr: float, eps: float | None) -> Maker:
 
 
 def _init_one(make: Maker, b1: jax.Array, b2: jax.Array) -> tuple[jax.Array, optax.OptState]:
-  x = jnp.zeros((), DTYPE)
-  return x, make(b1, b2).init(x)
+  state = engine.init_online(make(b1, b2), DTYPE)
+  return state.x, state.opt_state
 
 
 def _update_one(
   make: Maker, b1: jax.Array, b2: jax.Array, x: jax.Array, opt_state: optax.OptState, g: jax.Array
 ) -> tuple[jax.Array, optax.OptState]:
-  """One step of one configuration, exactly as in ``run_online``."""
-  updates, opt_state = make(b1, b2).update(g, opt_state, x)
-  x = jnp.clip(cast(jax.Array, optax.apply_updates(x, updates)), problems.X_MIN, problems.X_MAX)
-  return x, opt_state
+  """One step of one configuration: the engine's, as in ``run_online``."""
+  return engine.projected_update(make(b1, b2), x, opt_state, g, problems.BOUNDS)
 
 
 def _make_simulation(
@@ -208,9 +202,7 @@ def _make_simulation(
       g = problems.online_gradient(step, indexing, DTYPE)  # The same for every configuration.
       new_states = []
       for make, (x, opt_state, total, compensation) in zip(makers, states, strict=True):
-        term = g * (x - problems.X_STAR)  # f_s(x_s) - f_s(x*), with x_s before the update.
-        total, error = _two_sum(total, term)
-        total, compensation = _two_sum(total, compensation + error)
+        total, compensation = engine.add_regret(total, compensation, g, x, problems.X_STAR)
         x, opt_state = jax.vmap(functools.partial(_update_one, make), in_axes=(0, 0, 0, 0, None))(
           b1, b2, x, opt_state, g
         )
@@ -258,6 +250,14 @@ def _shard(values: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array:
   return jax.make_array_from_callback(values.shape, sharding, lambda index: values[index])
 
 
+def check_settings(steps: int, *, lr: float, eps: float | None, indexing: str) -> None:
+  """Raises ArgumentError unless these arguments of :func:`run_sweep` are in range."""
+  arguments.in_range("steps", steps, 1, simulation.MAX_STEPS)
+  arguments.finite_nonnegative("lr", lr)
+  arguments.finite_nonnegative("eps", eps)
+  arguments.one_of("indexing", indexing, problems.INDEXINGS)
+
+
 def run_sweep(
   names: Sequence[str],
   b1: Any,
@@ -273,8 +273,8 @@ def run_sweep(
   """Runs every optimizer at every ``(b1[i], b2[i])`` on the online problem, in one scan.
 
   Args:
-    names: Optimizer names, from :data:`OPTIMIZERS` (e.g. ``"adam"``,
-      ``"amsgrad"``), at least one, no repeats.
+    names: Optimizer names, from :data:`experiments.reddi.optimizers.OPTIMIZERS`
+      (e.g. ``"adam"``, ``"amsgrad"``), at least one, no repeats.
     b1: The β1 of each configuration, a sequence of floats in [0, 1) (flatten
       a grid first, e.g. with ``np.meshgrid``).
     b2: The β2 of each configuration, of the same length.
@@ -297,11 +297,9 @@ def run_sweep(
     ValueError: if an argument is out of range.
   """
   names = tuple(names)
-  if not names or len(set(names)) != len(names):
-    raise ValueError(f"names must be non-empty and distinct, got {names}.")
-  for name in names:
-    if name not in OPTIMIZERS:
-      raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}.")
+  arguments.distinct_names("names", names, optimizers.OPTIMIZERS)
+  check_settings(steps, lr=lr, eps=eps, indexing=indexing)
+  arguments.positive("record_every", record_every)
   b1_32 = np.asarray(b1, DTYPE)
   b2_32 = np.asarray(b2, DTYPE)
   if b1_32.ndim != 1 or b1_32.shape != b2_32.shape or not b1_32.size:
@@ -311,16 +309,6 @@ def run_sweep(
   for label, beta in (("b1", b1_32), ("b2", b2_32)):
     if not np.all((beta >= 0) & (beta < 1)):
       raise ValueError(f"every {label} must be in [0, 1) after rounding to float32.")
-  if not 0 < steps <= problems.MAX_STEPS:
-    raise ValueError(f"steps must be in [1, {problems.MAX_STEPS}], got {steps}.")
-  if record_every <= 0:
-    raise ValueError(f"record_every must be positive, got {record_every}.")
-  if not (math.isfinite(lr) and lr >= 0):
-    raise ValueError(f"lr must be finite and >= 0, got {lr}.")
-  if eps is not None and not (math.isfinite(eps) and eps >= 0):
-    raise ValueError(f"eps must be finite and >= 0, got {eps}.")
-  if indexing not in problems.INDEXINGS:
-    raise ValueError(f"indexing must be one of {problems.INDEXINGS}, got {indexing!r}.")
 
   mesh = config_mesh(devices)
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(CONFIG_AXIS))
@@ -348,8 +336,7 @@ def run_sweep(
   x, total, compensation = (np.asarray(a)[..., :n_configs] for a in outputs)
   run_seconds = time.perf_counter() - start
 
-  intervals = total.astype(np.float64) + compensation.astype(np.float64)
-  regret = np.cumsum(intervals, axis=1)
+  regret = engine.cumulative_regret(total, compensation, axis=1)
   t = np.arange(1, full_records + 1, dtype=np.int64) * record_every
   if remainder:
     t = np.append(t, steps)
@@ -364,96 +351,3 @@ def run_sweep(
     compile_seconds=compile_seconds,
     run_seconds=run_seconds,
   )
-
-
-METRICS = {
-  "x_final": "final iterate $x_T$ (optimum $x^* = -1$)",
-  "avg_regret_final": "average regret $R_T / T$",
-}
-"""The plotted metrics (attributes of :class:`SweepResult`) and their labels."""
-_B2_TICKS = (0.5, 0.9, 0.99, 0.999, 0.9999)
-
-
-def _b2_coordinate(b2: Any) -> np.ndarray:
-  r"""The vertical plot coordinate of β2: :math:`-\log_{10}(1 - \beta_2)`."""
-  return -np.log10(1 - np.asarray(b2, np.float64))
-
-
-def _edges(centres: np.ndarray) -> np.ndarray:
-  """Cell edges halfway between ``centres`` (at least two), extended by half a cell."""
-  middle = (centres[1:] + centres[:-1]) / 2
-  return np.concatenate([[2 * centres[0] - middle[0]], middle, [2 * centres[-1] - middle[-1]]])
-
-
-def plot_metric(
-  values: dict[str, np.ndarray],
-  b1: np.ndarray,
-  b2: np.ndarray,
-  path: Any,
-  *,
-  label: str,
-  title: str,
-  cmap: str,
-  vmin: float,
-  vmax: float,
-) -> None:
-  r"""Writes a heatmap per optimizer of ``values`` over the (β1, β2) grid to ``path``.
-
-  β1 is on the horizontal axis, β2 on the vertical one, spaced linearly in
-  :math:`\log(1 - \beta_2)`. Each panel shows the curve
-  :math:`\beta_1 = \sqrt{\beta_2}`, the boundary of the hypotheses of Reddi et
-  al.'s Theorems 2-4 (Adam fails on some problem whenever
-  :math:`\beta_1 < \sqrt{\beta_2}`, the side to the left of the curve).
-
-  Args:
-    values: Per optimizer (panel title), an array ``(len(b1), len(b2))``.
-    b1: The β1 axis, increasing, at least two values.
-    b2: The β2 axis, increasing, at least two values.
-    path: The image file to write (its suffix selects the format, e.g. PNG).
-    label: The colorbar's label.
-    title: The figure's title.
-    cmap: A matplotlib colormap name.
-    vmin: The value at the bottom of the color scale.
-    vmax: The value at the top of the color scale.
-  """
-  from matplotlib.figure import Figure  # Only plotting needs matplotlib.
-
-  # Half a cell beyond the outer values, but never past beta1 in [0, 1] or beta2 >= 0.
-  b1_edges = np.clip(_edges(np.asarray(b1, np.float64)), 0.0, 1.0)
-  u_edges = np.maximum(_edges(_b2_coordinate(b2)), 0.0)
-  panels = len(values)
-  fig = Figure(figsize=(1.0 + 4.6 * panels, 4.9), layout="constrained")
-  axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
-  mesh = None
-  # The curve b1 = sqrt(b2) over the plotted b2 range.
-  u_curve = np.linspace(u_edges[0], u_edges[-1], 400)
-  b1_curve = np.sqrt(1 - 10.0**-u_curve)
-  for ax, (name, value) in zip(axes, values.items(), strict=True):
-    mesh = ax.pcolormesh(
-      b1_edges, u_edges, np.asarray(value).T, cmap=cmap, vmin=vmin, vmax=vmax, rasterized=True
-    )
-    ax.plot(b1_curve, u_curve, color="black", linestyle="--", linewidth=1.6)
-    ax.set_xlim(b1_edges[0], b1_edges[-1])
-    ax.set_ylim(u_edges[0], u_edges[-1])
-    b2_label = 0.8  # Label the curve where it is well inside the default grid.
-    u_label = _b2_coordinate(b2_label)
-    if u_edges[0] <= u_label <= u_edges[-1] and b1_edges[0] <= np.sqrt(b2_label) <= b1_edges[-1]:
-      ax.annotate(
-        "$\\beta_1 = \\sqrt{\\beta_2}$\nTheorems 2-4:\n$\\beta_1 < \\sqrt{\\beta_2}$, left of it",
-        xy=(float(np.sqrt(b2_label)), float(u_label)),
-        xytext=(-8, 0),
-        textcoords="offset points",
-        ha="right",
-        va="center",
-        fontsize=10,
-        bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "alpha": 0.85, "linewidth": 0},
-      )
-    ax.set_title(name)
-    ax.set_xlabel(r"$\beta_1$")
-  axes[0].set_ylabel(r"$\beta_2$  (spaced linearly in $\log(1 - \beta_2)$)")
-  ticks = [b for b in _B2_TICKS if u_edges[0] <= _b2_coordinate(b) <= u_edges[-1]]
-  axes[0].set_yticks(_b2_coordinate(ticks), [f"{b:g}" for b in ticks])
-  if mesh is not None:
-    fig.colorbar(mesh, ax=list(axes), label=label, shrink=0.9)
-  fig.suptitle(title)
-  fig.savefig(path, dpi=120)

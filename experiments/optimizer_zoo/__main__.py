@@ -17,7 +17,7 @@ status 2.
 
 import argparse
 from collections.abc import Sequence
-import json
+import dataclasses
 import pathlib
 import sys
 import time
@@ -26,7 +26,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from experiments import arguments
 from experiments import cli
+from experiments import files
 from experiments.optimizer_zoo import digits
 from experiments.optimizer_zoo import figures
 from experiments.optimizer_zoo import regression
@@ -36,6 +38,37 @@ DTYPES = ("float32", "float64")
 MAX_EPOCHS = 10_000
 MAX_SEED = 2**32 - 1
 FILES = ("results.json", "zoo_grid.png", "zoo_overlay.png", "adam_vs_yogi.png")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Every argument of a run; see ``--help``. The constructor raises ArgumentError.
+
+  Attributes:
+    epochs: Digits: epochs of 6 batches, in [1, :data:`MAX_EPOCHS`].
+    optimizers: Distinct names of :data:`~experiments.optimizer_zoo.digits.OPTIMIZERS`.
+    seed: The numpy seed of the batch order and torch seed of the initial weights.
+    regression_epochs: Adam vs Yogi: epochs, in [1, :data:`MAX_EPOCHS`].
+    dtype: ``"float32"`` or ``"float64"``, of both frameworks.
+    out: The output directory, or ``None`` to write nothing.
+    progress: Show a progress bar (on a terminal).
+  """
+
+  epochs: int = 100
+  optimizers: tuple[str, ...] = tuple(digits.OPTIMIZERS)
+  seed: int = 0
+  regression_epochs: int = 2
+  dtype: str = "float32"
+  out: pathlib.Path | None = None
+  progress: bool = True
+
+  def __post_init__(self):
+    arguments.in_range("epochs", self.epochs, 1, MAX_EPOCHS)
+    arguments.in_range("regression_epochs", self.regression_epochs, 1, MAX_EPOCHS)
+    arguments.in_range("seed", self.seed, 0, MAX_SEED)
+    arguments.one_of("dtype", self.dtype, DTYPES)
+    arguments.directory("out", self.out)
+    arguments.distinct_names("optimizers", self.optimizers, digits.OPTIMIZERS)
 
 
 def _parser() -> cli.OneLineErrorParser:
@@ -51,28 +84,34 @@ def _parser() -> cli.OneLineErrorParser:
     ),
     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
   )
-  parser.add_argument("--epochs", type=int, default=100, help="digits: epochs of 6 batches")
+  defaults = cli.defaults(Config)
+  parser.add_argument(
+    "--epochs", type=int, default=defaults["epochs"], help="digits: epochs of 6 batches"
+  )
   parser.add_argument(
     "--optimizers",
-    default=",".join(digits.OPTIMIZERS),
+    default=",".join(defaults["optimizers"]),
     help=f"comma-separated optimizer names, from: {', '.join(digits.OPTIMIZERS)}",
   )
   parser.add_argument(
     "--seed",
     type=int,
-    default=0,
+    default=defaults["seed"],
     help=(
       "numpy seed of the batch order and torch seed of the initial weights (the"
       " train / held-out split is fixed)"
     ),
   )
   parser.add_argument(
-    "--regression-epochs", type=int, default=2, help="Adam vs Yogi: epochs (D2L runs 2)"
+    "--regression-epochs",
+    type=int,
+    default=defaults["regression_epochs"],
+    help="Adam vs Yogi: epochs (D2L runs 2)",
   )
   parser.add_argument(
     "--dtype",
     choices=DTYPES,
-    default="float32",
+    default=defaults["dtype"],
     help="dtype of both frameworks (float64 runs JAX under jax.enable_x64)",
   )
   parser.add_argument(
@@ -88,41 +127,39 @@ def _parser() -> cli.OneLineErrorParser:
   return parser
 
 
-def _check_arguments(parser: cli.OneLineErrorParser, args: argparse.Namespace) -> None:
-  """Calls ``parser.error`` (exit 2) on the first argument out of range."""
-  for flag in ("epochs", "regression_epochs"):
-    value = getattr(args, flag)
-    if not 1 <= value <= MAX_EPOCHS:
-      parser.error(
-        f"argument --{flag.replace('_', '-')}: must be in [1, {MAX_EPOCHS}], got {value}"
-      )
-  if not 0 <= args.seed <= MAX_SEED:
-    parser.error(f"argument --seed: must be in [0, {MAX_SEED}], got {args.seed}")
-  out = getattr(args, "out", None)
-  if out is not None and out.exists() and not out.is_dir():
-    parser.error(f"argument --out: {str(out)!r} exists and is not a directory")
+def _configure(args: argparse.Namespace) -> Config:
+  return Config(
+    epochs=args.epochs,
+    optimizers=cli.names(args.optimizers),
+    seed=args.seed,
+    regression_epochs=args.regression_epochs,
+    dtype=args.dtype,
+    out=vars(args).get("out"),  # No default to show.
+    progress=not args.no_progress,
+  )
 
 
-def _progress(args: argparse.Namespace, total: int):
+def _progress(config: Config, total: int):
   import tqdm
 
-  return tqdm.tqdm(total=total, unit="run", leave=False, disable=True if args.no_progress else None)
+  return tqdm.tqdm(total=total, unit="run", leave=False, disable=None if config.progress else True)
 
 
-def _run_digits(args: argparse.Namespace, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _run_digits(config: Config) -> dict[str, dict[str, Any]]:
+  names = config.optimizers
   data = digits.load_data()
-  weights = digits.initial_weights(args.seed)
-  indices = digits.batch_indices(args.epochs, args.seed)
+  weights = digits.initial_weights(config.seed)
+  indices = digits.batch_indices(config.epochs, config.seed)
   steps_per_epoch = digits.TRAIN // digits.BATCH
   results: dict[str, dict[str, Any]] = {}
-  with _progress(args, 2 * len(names)) as bar:
+  with _progress(config, 2 * len(names)) as bar:
     for name in names:
       optimizer = digits.OPTIMIZERS[name]
       bar.set_description(f"{name} (JAX)")
-      jax_run = digits.run_jax(optimizer, data, weights, indices, args.dtype)
+      jax_run = digits.run_jax(optimizer, data, weights, indices, config.dtype)
       bar.update()
       bar.set_description(f"{name} (PyTorch)")
-      torch_run = digits.run_torch(optimizer, data, weights, indices, args.dtype)
+      torch_run = digits.run_torch(optimizer, data, weights, indices, config.dtype)
       bar.update()
       results[name] = {
         "optimizer": name,
@@ -142,11 +179,11 @@ def _run_digits(args: argparse.Namespace, names: Sequence[str]) -> dict[str, dic
   return results
 
 
-def _run_regression(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+def _run_regression(config: Config) -> dict[str, dict[str, Any]]:
   results: dict[str, dict[str, Any]] = {}
   for name, method in regression.METHODS.items():
-    jax_curve = regression.run_jax(method, args.regression_epochs, args.seed, args.dtype)
-    torch_curve = regression.run_torch(method, args.regression_epochs, args.seed, args.dtype)
+    jax_curve = regression.run_jax(method, config.regression_epochs, config.seed, config.dtype)
+    torch_curve = regression.run_torch(method, config.regression_epochs, config.seed, config.dtype)
     results[name] = {
       "label": method.label,
       "max_abs_delta_loss": float(np.max(np.abs(jax_curve - torch_curve))),
@@ -186,7 +223,7 @@ def _regression_table(runs: dict[str, dict[str, Any]]) -> str:
 def _write_outputs(out: pathlib.Path, results: dict[str, Any]) -> list[pathlib.Path]:
   out.mkdir(parents=True, exist_ok=True)
   paths = [out / name for name in FILES]
-  paths[0].write_text(json.dumps(results, indent=1) + "\n")
+  files.write_json(paths[0], results, indent=1)
   runs = results["digits"]["runs"]
   labels = {name: run["label"] for name, run in runs.items()}
   setting = (
@@ -223,27 +260,27 @@ def _write_outputs(out: pathlib.Path, results: dict[str, Any]) -> list[pathlib.P
   return paths
 
 
-def _main(args: argparse.Namespace, names: list[str]) -> int:
+def _run(config: Config) -> int:
   start = time.perf_counter()
-  with jax.enable_x64(args.dtype == "float64"):
-    runs = _run_digits(args, names)
-    regression_runs = _run_regression(args)
+  with jax.enable_x64(config.dtype == "float64"):
+    runs = _run_digits(config)
+    regression_runs = _run_regression(config)
   seconds = time.perf_counter() - start
   print(
-    f"digits MLP 64-100-100-10 ReLU, {args.epochs} epochs of {digits.TRAIN // digits.BATCH}"
-    f" batches of {digits.BATCH}, seed {args.seed}, {args.dtype}"
+    f"digits MLP 64-100-100-10 ReLU, {config.epochs} epochs of {digits.TRAIN // digits.BATCH}"
+    f" batches of {digits.BATCH}, seed {config.seed}, {config.dtype}"
   )
   print(_table(runs))
-  print(f"D2L Adam vs Yogi, diabetes linear regression, {args.regression_epochs} epochs")
+  print(f"D2L Adam vs Yogi, diabetes linear regression, {config.regression_epochs} epochs")
   print(_regression_table(regression_runs))
   print(f"total {seconds:.1f} s")
-  out: pathlib.Path | None = getattr(args, "out", None)
+  out = config.out
   if out is None:
     return 0
   results = {
-    "epochs": args.epochs,
-    "seed": args.seed,
-    "dtype": args.dtype,
+    "epochs": config.epochs,
+    "seed": config.seed,
+    "dtype": config.dtype,
     "seconds": seconds,
     "digits": {
       "model": "MLP 64-100-100-10, ReLU, log-softmax + NLL",
@@ -258,26 +295,19 @@ def _main(args: argparse.Namespace, names: list[str]) -> int:
       "data": "sklearn load_diabetes, standardized",
       "batch": regression.BATCH,
       "lr": regression.LR,
-      "epochs": args.regression_epochs,
+      "epochs": config.regression_epochs,
       "runs": regression_runs,
     },
   }
-  try:
+  with cli.writing(out):
     paths = _write_outputs(out, results)
-  except OSError as error:
-    print(f"{PROG}: error: cannot write to {out}: {error.strerror}", file=sys.stderr)
-    return 1
   print(f"wrote {', '.join(str(path) for path in paths)}")
   return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   """Parses ``argv`` (default ``sys.argv[1:]``), runs, prints; returns the exit status."""
-  parser = _parser()
-  args = parser.parse_args(argv)
-  _check_arguments(parser, args)
-  names = cli.optimizer_names(parser, args.optimizers, digits.OPTIMIZERS)
-  return _main(args, names)
+  return cli.main(_parser(), argv, _configure, _run)
 
 
 if __name__ == "__main__":

@@ -41,16 +41,6 @@ TRAIN = 1536
 SPLIT_SEED = 0
 """The numpy seed of the train / held-out split, the same for every run."""
 
-_TWINS = {
-  "SGD": torch_optim.sgd,
-  "Adagrad": torch_optim.adagrad,
-  "RMSprop": torch_optim.rmsprop,
-  "Adadelta": torch_optim.adadelta,
-  "Adam": torch_optim.adam,
-  "Adamax": torch_optim.adamax,
-  "NAdam": torch_optim.nadam,
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class Optimizer:
@@ -67,7 +57,7 @@ class Optimizer:
   kwargs: Mapping[str, Any]
 
   def jax(self) -> optax.GradientTransformation:
-    """The JAX twin: ``jaxopt_fix.torch_optim.<name>(**kwargs)`` or ``jaxopt_fix.yogi``."""
+    """The JAX twin: ``torch_optim.TWINS[torch_class]`` with ``kwargs``, or ``jaxopt_fix.yogi``."""
     if self.torch_class == "Yogi":
       b1, b2 = self.kwargs["betas"]
       return jaxopt_fix.yogi(
@@ -78,7 +68,7 @@ class Optimizer:
         initial_accumulator_value=self.kwargs["initial_accumulator"],
         variant="torch_optimizer",
       )
-    return _TWINS[self.torch_class](**self.kwargs)
+    return torch_optim.TWINS[self.torch_class].factory(**self.kwargs)
 
   def torch(self, params: Iterable[Any]) -> Any:
     """The PyTorch optimizer over ``params``."""

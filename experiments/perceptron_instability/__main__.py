@@ -16,7 +16,7 @@ Adam, and writes ``DIR/results.json``, ``DIR/losses.csv`` (every step's loss),
 
 import argparse
 from collections.abc import Sequence
-import json
+import dataclasses
 import math
 import pathlib
 import sys
@@ -25,7 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from experiments import arguments
 from experiments import cli
+from experiments import files
+from experiments.perceptron_instability import figures
 from experiments.perceptron_instability import train
 
 PROG = "python -m experiments.perceptron_instability"
@@ -34,7 +37,33 @@ MAX_SEED = 2**63 - 1
 FIRST_STEPS = 100
 """The JAX-vs-torch relative loss difference is also reported over this many first steps."""
 FIGURES = ("adam_jax_vs_torch.png", "optimizers.png")
-FRAMEWORKS = ("jax", "torch")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Every argument of a run; see ``--help``. The constructor raises ArgumentError.
+
+  Attributes:
+    steps: Steps per run, in [1, :data:`MAX_STEPS`].
+    seed: The torch seed of the data and the initial weights.
+    optimizers: Distinct names of :data:`~experiments.perceptron_instability.train.OPTIMIZERS`.
+    torch: Also run PyTorch (and compare).
+    out: The output directory.
+    progress: Show a progress bar over the runs (on a terminal).
+  """
+
+  steps: int = train.DEFAULT_STEPS
+  seed: int = train.SEED
+  optimizers: tuple[str, ...] = tuple(train.OPTIMIZERS)
+  torch: bool = True
+  out: pathlib.Path = pathlib.Path("runs/perceptron_instability")
+  progress: bool = True
+
+  def __post_init__(self):
+    arguments.in_range("steps", self.steps, 1, MAX_STEPS)
+    arguments.in_range("seed", self.seed, 0, MAX_SEED)
+    arguments.directory("out", self.out)
+    arguments.distinct_names("optimizers", self.optimizers, train.OPTIMIZERS)
 
 
 def _parser() -> cli.OneLineErrorParser:
@@ -50,13 +79,14 @@ def _parser() -> cli.OneLineErrorParser:
     ),
     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
   )
-  parser.add_argument("--steps", type=int, default=train.DEFAULT_STEPS, help="number of steps")
+  defaults = cli.defaults(Config)
+  parser.add_argument("--steps", type=int, default=defaults["steps"], help="number of steps")
   parser.add_argument(
-    "--seed", type=int, default=train.SEED, help="torch seed of the data and initial weights"
+    "--seed", type=int, default=defaults["seed"], help="torch seed of the data and initial weights"
   )
   parser.add_argument(
     "--optimizers",
-    default=",".join(train.OPTIMIZERS),
+    default=",".join(defaults["optimizers"]),
     help=f"comma-separated optimizer names, from: {', '.join(train.OPTIMIZERS)}",
   )
   parser.add_argument(
@@ -67,7 +97,7 @@ def _parser() -> cli.OneLineErrorParser:
   parser.add_argument(
     "--out",
     type=pathlib.Path,
-    default=pathlib.Path("runs/perceptron_instability"),
+    default=defaults["out"],
     metavar="DIR",
     help="write results.json, losses.csv and the PNGs here",
   )
@@ -79,19 +109,20 @@ def _parser() -> cli.OneLineErrorParser:
   return parser
 
 
-def _check_arguments(parser: cli.OneLineErrorParser, args: argparse.Namespace) -> None:
-  """Calls ``parser.error`` (exit 2) on the first argument out of range."""
-  if not 0 < args.steps <= MAX_STEPS:
-    parser.error(f"argument --steps: must be in [1, {MAX_STEPS}], got {args.steps}")
-  if not 0 <= args.seed <= MAX_SEED:
-    parser.error(f"argument --seed: must be in [0, 2**63 - 1], got {args.seed}")
-  if args.out.exists() and not args.out.is_dir():
-    parser.error(f"argument --out: {str(args.out)!r} exists and is not a directory")
+def _configure(args: argparse.Namespace) -> Config:
+  return Config(
+    steps=args.steps,
+    seed=args.seed,
+    optimizers=cli.names(args.optimizers),
+    torch=not args.no_torch,
+    out=args.out,
+    progress=not args.no_progress,
+  )
 
 
-def _progress_bar(args: argparse.Namespace, total: int):
+def _progress_bar(config: Config, total: int):
   """A tqdm bar over the runs, shown on a terminal only (``disable=None``)."""
-  if args.no_progress:
+  if not config.progress:
     return None
   import tqdm  # Only the command line needs it.
 
@@ -114,7 +145,7 @@ def _run_one(problem: train.Problem, name: str, kind: str, steps: int) -> np.nda
 
 
 def _run_all(
-  args: argparse.Namespace, names: Sequence[str], problem: train.Problem
+  config: Config, problem: train.Problem
 ) -> tuple[dict[tuple[str, str], np.ndarray], dict[tuple[str, str], float], dict[str, np.ndarray]]:
   """Runs every job, with a progress bar over them.
 
@@ -123,20 +154,21 @@ def _run_all(
     framework), and the preconditioned sharpness of the runs of
     :data:`SHARPNESS_RUNS`, by name.
   """
+  names = config.optimizers
   jobs = [(name, "jax") for name in names]
-  if not args.no_torch:
+  if config.torch:
     jobs += [(name, "torch") for name in names if train.OPTIMIZERS[name].make_torch is not None]
   jobs += [(name, "sharpness") for name in SHARPNESS_RUNS if name in names]
   losses: dict[tuple[str, str], np.ndarray] = {}
   seconds: dict[tuple[str, str], float] = {}
   sharpness: dict[str, np.ndarray] = {}
-  bar = _progress_bar(args, len(jobs))
+  bar = _progress_bar(config, len(jobs))
   try:
     for name, kind in jobs:
       if bar is not None:
         bar.set_description(f"{name} ({kind})")
       start = time.perf_counter()
-      values = _run_one(problem, name, kind, args.steps)
+      values = _run_one(problem, name, kind, config.steps)
       if kind == "sharpness":
         sharpness[name] = values
       else:
@@ -242,130 +274,6 @@ def _comparison_text(comparison: dict[str, Any]) -> str:
   )
 
 
-def _pyplot():
-  import matplotlib  # Only the command line's outputs need it.
-
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  return plt
-
-
-def _log10(losses: np.ndarray) -> np.ndarray:
-  with np.errstate(divide="ignore", invalid="ignore"):
-    return np.log10(losses)
-
-
-def _plot_adam(
-  path: pathlib.Path,
-  jax_losses: np.ndarray,
-  torch_losses: np.ndarray,
-  comparison: dict[str, Any],
-  sharpness: dict[str, np.ndarray],
-  seed: int,
-) -> None:
-  plt = _pyplot()
-  steps = np.arange(len(jax_losses))
-  figure, (top, middle, bottom) = plt.subplots(
-    3, 1, figsize=(10, 9.5), sharex=True, height_ratios=(2.2, 1, 1), layout="constrained"
-  )
-  top.plot(steps, _log10(torch_losses), "--", color="tab:orange", lw=1.0, label="PyTorch (eager)")
-  top.plot(steps, _log10(jax_losses), "-", color="tab:blue", lw=0.8, alpha=0.85, label="JAX scan")
-  top.axhline(math.log10(train.FLOOR), color="gray", ls=":", lw=1)
-  top.text(
-    steps[-1], math.log10(train.FLOOR), f" {train.FLOOR:g}: float32 round-off below",
-    ha="right", va="bottom", color="gray", fontsize=9,
-  )  # fmt: skip
-  top.set_ylabel("log10(summed squared error)")
-  top.set_title(
-    f"Adam(lr=1e-3), one linear layer (1000 inputs, 64 random points, seed {seed}):\n"
-    "the loss reaches float32's floor, then climbs back up",
-    fontsize=10,
-  )
-  top.legend(loc="upper right")
-  top.grid(alpha=0.3)
-
-  delta = np.abs(_log10(jax_losses) - _log10(torch_losses))
-  middle.semilogy(steps, np.maximum(delta, 1e-8), color="black", lw=0.5)
-  descent = comparison["descent_steps"]
-  middle.axvline(descent, color="tab:red", ls=":", lw=1)
-  middle.text(
-    descent, 1e-7,
-    f"  step {descent}: first loss ≤ {train.FLOOR:g};"
-    f" before it max |Δ| = {comparison['max_abs_delta_log10_descent']:.3f}",
-    color="tab:red", fontsize=9, va="bottom",
-  )  # fmt: skip
-  middle.set_ylim(1e-8, 20)
-  middle.set_ylabel("|Δ log10 loss|\nJAX vs torch")
-  middle.grid(alpha=0.3)
-
-  colors = {"adam": "tab:blue", "adam_eps1e-1": "tab:green"}
-  for name, values in sharpness.items():
-    bottom.plot(steps[: len(values)], values, color=colors.get(name, "black"), lw=1.0,
-                label=f"{train.OPTIMIZERS[name].label} (JAX)")  # fmt: skip
-  bottom.axhline(train.EDGE_OF_STABILITY, color="tab:red", ls="--", lw=1)
-  bottom.text(
-    0, train.EDGE_OF_STABILITY, "  stability limit 2(1+β1)/(1-β1) = 38", color="tab:red",
-    fontsize=9, va="bottom",
-  )  # fmt: skip
-  bottom.set_ylim(0, 1.35 * train.EDGE_OF_STABILITY)
-  bottom.set_ylabel("λ_max(diag(lr/(√v̂+ε)) H)\npreconditioned sharpness")
-  bottom.set_xlabel("step")
-  bottom.legend(loc="lower right", fontsize=8)
-  bottom.grid(alpha=0.3)
-  figure.savefig(path, dpi=120)
-  plt.close(figure)
-
-
-def _plot_optimizers(
-  path: pathlib.Path, losses: dict[tuple[str, str], np.ndarray], names: Sequence[str], seed: int
-) -> None:
-  plt = _pyplot()
-  columns = min(3, len(names))
-  rows = math.ceil(len(names) / columns)
-  figure, axes = plt.subplots(
-    rows,
-    columns,
-    figsize=(4.2 * columns, 2.9 * rows + 0.6),
-    sharex=True,
-    sharey=True,
-    squeeze=False,
-    layout="constrained",
-  )
-  reference = losses.get(("adam", "jax"))
-  for axis, name in zip(axes.flat, names, strict=False):
-    jax_losses = losses[name, "jax"]
-    steps = np.arange(len(jax_losses))
-    if reference is not None and name != "adam":
-      axis.plot(steps, _log10(reference), color="0.8", lw=0.8, label="Adam lr=1e-3 (JAX)")
-    if (name, "torch") in losses:
-      axis.plot(steps, _log10(losses[name, "torch"]), "--", color="tab:orange", lw=1.0,
-                label="PyTorch")  # fmt: skip
-    axis.plot(steps, _log10(jax_losses), "-", color="tab:blue", lw=0.8, label="JAX")
-    axis.axhline(math.log10(train.FLOOR), color="gray", ls=":", lw=1)
-    summary = train.summarize(jax_losses)
-    axis.set_title(
-      f"{train.OPTIMIZERS[name].label}\nJAX: min {summary.min_loss:.1e} @ {summary.step_of_min},"
-      f" final {summary.final_loss:.1e}",
-      fontsize=9,
-    )
-    axis.grid(alpha=0.3)
-    axis.legend(loc="upper right", fontsize=7)
-  for axis in axes.flat[len(names) :]:
-    axis.set_visible(False)
-  for axis in axes[-1]:
-    axis.set_xlabel("step")
-  for axis in axes[:, 0]:
-    axis.set_ylabel("log10(loss)")
-  figure.suptitle(
-    f"What stops the climb back up (same data and initial weights, seed {seed}; JAX solid,"
-    " PyTorch dashed where torch has the optimizer; dotted: 1e-10)",
-    fontsize=10,
-  )
-  figure.savefig(path, dpi=110)
-  plt.close(figure)
-
-
 def _write_csv(path: pathlib.Path, losses: dict[tuple[str, str], np.ndarray]) -> None:
   columns = ["step", *(f"{name}_{framework}" for name, framework in losses)]
   steps = len(next(iter(losses.values())))
@@ -374,24 +282,18 @@ def _write_csv(path: pathlib.Path, losses: dict[tuple[str, str], np.ndarray]) ->
   np.savetxt(path, table, fmt=formats, delimiter=",", header=",".join(columns), comments="")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-  """Parses ``argv`` (default ``sys.argv[1:]``), runs, writes; returns the exit status."""
-  parser = _parser()
-  args = parser.parse_args(argv)
-  _check_arguments(parser, args)
-  names = cli.optimizer_names(parser, args.optimizers, train.OPTIMIZERS)
-
-  problem = train.make_problem(args.seed)
+def _run(config: Config) -> int:
+  problem = train.make_problem(config.seed)
   lam_min, lam_max = train.hessian_extremes(problem)
   print(
-    f"{train.N_POINTS} points, {train.N_INPUTS} inputs, seed {args.seed}, {args.steps:,} steps;"
+    f"{train.N_POINTS} points, {train.N_INPUTS} inputs, seed {config.seed}, {config.steps:,} steps;"
     f" Hessian eigenvalues (nonzero) in [{lam_min:.4g}, {lam_max:.4g}]: gradient descent is"
     f" stable for lr < {2 / lam_max:.3g}, Adam (β1 = 0.9, lr 1e-3) whatever v for eps >"
     f" {train.adam_stable_eps(1e-3, lam_max):.3g}",
     flush=True,
   )
   start = time.perf_counter()
-  losses, seconds, sharpness = _run_all(args, names, problem)
+  losses, seconds, sharpness = _run_all(config, problem)
   total_seconds = time.perf_counter() - start
   rows = _rows(losses, seconds)
   print(_table(rows))
@@ -414,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       "n_points": train.N_POINTS,
       "n_inputs": train.N_INPUTS,
       "loss": "sum of squared errors (torch.nn.MSELoss(reduction='sum'))",
-      "seed": args.seed,
+      "seed": config.seed,
       "generation_order": "torch.manual_seed; x = randn(64, 1000); y = randn(64, 1); Linear",
       "initial_loss": float(next(iter(losses.values()))[0]),
       "hessian_eigenvalue_min_nonzero": lam_min,
@@ -422,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       "gradient_descent_max_stable_lr": 2 / lam_max,
       "adam_lr1e-3_stable_eps": train.adam_stable_eps(1e-3, lam_max),
     },
-    "steps": args.steps,
+    "steps": config.steps,
     "loss_recorded": "loss[t] at the parameters after t updates, float32",
     "floor": train.FLOOR,
     "runs": rows,
@@ -434,28 +336,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     },
     "seconds": total_seconds,
   }
-  try:
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = [args.out / "results.json", args.out / "losses.csv"]
-    written[0].write_text(json.dumps(results, indent=1) + "\n")
+  out = config.out
+  with cli.writing(out):
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "results.json", out / "losses.csv"]
+    files.write_json(written[0], results, indent=1)
     _write_csv(written[1], losses)
     if comparison is not None:
-      written.append(args.out / FIGURES[0])
-      _plot_adam(
+      written.append(out / FIGURES[0])
+      figures.plot_adam(
         written[-1],
         losses["adam", "jax"],
         losses["adam", "torch"],
         comparison,
         sharpness,
-        args.seed,
+        config.seed,
       )
-    written.append(args.out / FIGURES[1])
-    _plot_optimizers(written[-1], losses, names, args.seed)
-  except OSError as error:
-    print(f"{PROG}: error: cannot write to {args.out}: {error.strerror}", file=sys.stderr)
-    return 1
+    written.append(out / FIGURES[1])
+    figures.plot_optimizers(written[-1], losses, config.optimizers, config.seed)
   print(f"wrote {', '.join(str(path) for path in written)}")
   return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  """Parses ``argv`` (default ``sys.argv[1:]``), runs, writes; returns the exit status."""
+  return cli.main(_parser(), argv, _configure, _run)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,25 @@
-"""Checkpoints of :class:`~experiments.reddi.problems.Snapshot`: atomic, verified on load.
+"""Checkpoints of :class:`~experiments.reddi.simulation.Snapshot`: atomic, verified on load.
 
 A checkpoint is an uncompressed ``.npz`` file holding the snapshot's arrays (the
-leaves of :meth:`Snapshot.tree <experiments.reddi.problems.Snapshot.tree>`, as
+leaves of :meth:`Snapshot.tree <experiments.reddi.simulation.Snapshot.tree>`, as
 ``leaf_0``, ``leaf_1``, ...) and a JSON header ``meta``: the format version,
 the run's configuration, the tree structure, every leaf's shape and dtype, a
 SHA-256 of the leaves' bytes, the number of record points done and the run time
-so far. It is written to a temporary file in the same directory and moved into
-place with ``os.replace``, so an interruption at any point leaves the previous
-checkpoint intact. Loading checks everything against the configuration and
-the fresh snapshot of the run being resumed; any difference or damage raises
-:class:`CheckpointError`, never a silent restart.
+so far. It is written with :func:`experiments.files.replacing`, so an
+interruption at any point leaves the previous checkpoint intact. Loading checks
+everything against the configuration and the fresh snapshot of the run being
+resumed; any difference or damage raises :class:`CheckpointError`, never a
+silent restart.
 
 Example:
   >>> import pathlib, tempfile
-  >>> from experiments.reddi import problems
-  >>> txs = {"adam": problems.OPTIMIZERS["adam"](lr=1e-2)}
+  >>> from experiments.reddi import optimizers, problems, simulation
+  >>> txs = {"adam": optimizers.OPTIMIZERS["adam"](lr=1e-2)}
   >>> config = {"problem": "online", "steps": 2020}
   >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.npz"
   >>> runs = problems.run_online(txs, 2020, 101, chunk_steps=1010,
   ...                            on_chunk=lambda snapshot: save(path, snapshot, config))
-  >>> template = problems.initial_snapshot(txs, 2020, 101)
+  >>> template = simulation.initial_snapshot(txs, problems.Online(), 2020, 101)
   >>> load(path, template, config).records_done
   20
   >>> load(path, template, {**config, "steps": 4040})
@@ -31,22 +31,22 @@ Example:
 from collections.abc import Mapping
 import hashlib
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any
 import zipfile
 
 import jax
 import numpy as np
 
-from experiments.reddi import problems
+from experiments import cli
+from experiments import files
+from experiments.reddi import simulation
 
 FORMAT = 2
 """The version of the file layout, stored in the header."""
 
 
-class CheckpointError(Exception):
+class CheckpointError(cli.UsageError):
   """A checkpoint cannot be read, or does not belong to the run being resumed."""
 
 
@@ -57,7 +57,7 @@ def _digest(leaves: list[np.ndarray]) -> str:
   return sha.hexdigest()
 
 
-def _leaves(snapshot: problems.Snapshot) -> tuple[list[np.ndarray], Any]:
+def _leaves(snapshot: simulation.Snapshot) -> tuple[list[np.ndarray], Any]:
   leaves, treedef = jax.tree.flatten(snapshot.tree())
   return [np.asarray(leaf) for leaf in leaves], treedef
 
@@ -67,7 +67,7 @@ def _normalized(config: Mapping[str, Any]) -> dict[str, Any]:
   return json.loads(json.dumps(dict(config)))
 
 
-def save(path: pathlib.Path, snapshot: problems.Snapshot, config: Mapping[str, Any]) -> None:
+def save(path: pathlib.Path, snapshot: simulation.Snapshot, config: Mapping[str, Any]) -> None:
   """Writes ``snapshot`` and ``config`` to ``path`` atomically.
 
   Args:
@@ -87,17 +87,8 @@ def save(path: pathlib.Path, snapshot: problems.Snapshot, config: Mapping[str, A
   }
   arrays: dict[str, Any] = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
   arrays["meta"] = np.array(json.dumps(meta))
-  descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-  try:
-    with os.fdopen(descriptor, "wb") as file:
-      np.savez(file, **arrays)
-      file.flush()
-      os.fsync(file.fileno())
-    os.chmod(temporary, 0o644)  # mkstemp's files are private.
-    os.replace(temporary, path)
-  except BaseException:  # Including KeyboardInterrupt: the old checkpoint stays.
-    pathlib.Path(temporary).unlink(missing_ok=True)
-    raise
+  with files.replacing(path) as temporary, temporary.open("wb") as file:
+    np.savez(file, **arrays)
 
 
 def _read(path: pathlib.Path) -> tuple[dict[str, Any], list[np.ndarray]]:
@@ -128,14 +119,14 @@ def _difference(got: Mapping[str, Any], expected: Mapping[str, Any]) -> str | No
 
 
 def load(
-  path: pathlib.Path, template: problems.Snapshot, config: Mapping[str, Any]
-) -> problems.Snapshot:
+  path: pathlib.Path, template: simulation.Snapshot, config: Mapping[str, Any]
+) -> simulation.Snapshot:
   """Reads the checkpoint at ``path`` and checks it against the run to resume.
 
   Args:
     path: The checkpoint file.
     template: The fresh snapshot of the run being resumed
-      (:func:`~experiments.reddi.problems.initial_snapshot`): the checkpoint's
+      (:func:`~experiments.reddi.simulation.initial_snapshot`): the checkpoint's
       tree structure, shapes and dtypes must be the same.
     config: The run's configuration: must equal the saved one.
 
@@ -153,8 +144,8 @@ def load(
 
 
 def _load(
-  path: pathlib.Path, template: problems.Snapshot, config: Mapping[str, Any]
-) -> problems.Snapshot:
+  path: pathlib.Path, template: simulation.Snapshot, config: Mapping[str, Any]
+) -> simulation.Snapshot:
   meta, leaves = _read(path)
   if meta.get("format") != FORMAT:
     raise CheckpointError(f"format {meta.get('format')!r}, expected {FORMAT}")
@@ -179,29 +170,15 @@ def _load(
   tree["state"] = jax.tree.map(jax.numpy.asarray, tree["state"])
   snapshot = template.replace_tree(tree, records_done, float(run_seconds))
   try:
-    problems.check_snapshot(snapshot, template)
+    simulation.check_snapshot(snapshot, template)
   except ValueError as error:
     raise CheckpointError(str(error).rstrip(".")) from error
   return snapshot
 
 
-def write_json(path: pathlib.Path, value: Any) -> None:
-  """Writes ``value`` as JSON to ``path`` atomically (temporary file, then ``os.replace``)."""
-  descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-  try:
-    with os.fdopen(descriptor, "w") as file:
-      file.write(json.dumps(value, indent=2) + "\n")
-      file.flush()
-      os.fsync(file.fileno())
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, path)
-  except BaseException:
-    pathlib.Path(temporary).unlink(missing_ok=True)
-    raise
-
-
 def check_manifest(path: pathlib.Path, config: Mapping[str, Any]) -> None:
-  """Checks that the JSON file at ``path`` holds ``config`` (as :func:`write_json` wrote it).
+  """Checks that the JSON file at ``path`` holds ``config`` (as :func:`experiments.files.write_json`
+  wrote it).
 
   Raises:
     CheckpointError: if it is unreadable or holds another configuration.

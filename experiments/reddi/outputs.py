@@ -6,38 +6,18 @@ arrays have a second axis (the seeds of the stochastic problem) is summarised by
 its mean and standard deviation over the seeds.
 """
 
-from collections.abc import Iterator
 from collections.abc import Mapping
-import contextlib
 import csv
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+from experiments import files
 from experiments.reddi import problems
+from experiments.reddi import simulation
 
 
-@contextlib.contextmanager
-def replacing(path: pathlib.Path) -> Iterator[pathlib.Path]:
-  """A temporary path next to ``path`` that replaces ``path`` if the block succeeds.
-
-  So an interrupted write never leaves a truncated file: ``path`` is either
-  the old file or the complete new one.
-  """
-  descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-  os.close(descriptor)
-  try:
-    yield pathlib.Path(temporary)
-    os.chmod(temporary, 0o644)  # mkstemp's files are private.
-    os.replace(temporary, path)
-  except BaseException:
-    pathlib.Path(temporary).unlink(missing_ok=True)
-    raise
-
-
-def _columns(name: str, run: problems.OnlineRun) -> dict[str, np.ndarray]:
+def _columns(name: str, run: simulation.OnlineRun) -> dict[str, np.ndarray]:
   if run.x.ndim == 1:
     return {f"x_{name}": run.x, f"avg_regret_{name}": run.avg_regret}
   return {
@@ -47,7 +27,7 @@ def _columns(name: str, run: problems.OnlineRun) -> dict[str, np.ndarray]:
   }
 
 
-def write_trajectory(path: pathlib.Path, runs: Mapping[str, problems.OnlineRun]) -> None:
+def write_trajectory(path: pathlib.Path, runs: Mapping[str, simulation.OnlineRun]) -> None:
   """Writes ``t`` and, per optimizer, ``x_t`` and ``R_t / t`` at the record points as CSV.
 
   Per optimizer ``NAME`` the columns are ``x_NAME, avg_regret_NAME``, or for
@@ -63,7 +43,8 @@ def write_trajectory(path: pathlib.Path, runs: Mapping[str, problems.OnlineRun])
 
   Example:
     >>> import pathlib, tempfile
-    >>> tx = problems.OPTIMIZERS["adam"](lr=1e-2)
+    >>> from experiments.reddi import optimizers
+    >>> tx = optimizers.OPTIMIZERS["adam"](lr=1e-2)
     >>> runs = problems.run_online({"adam": tx}, steps=300, record_every=100)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "trajectory.csv"
     >>> write_trajectory(path, runs)
@@ -76,7 +57,7 @@ def write_trajectory(path: pathlib.Path, runs: Mapping[str, problems.OnlineRun])
     if not np.array_equal(run.t, t):
       raise ValueError(f"run {name!r} has other record points than the first run.")
     columns.update(_columns(name, run))
-  with replacing(path) as temporary, temporary.open("w", newline="") as file:
+  with files.replacing(path) as temporary, temporary.open("w", newline="") as file:
     writer = csv.writer(file)
     writer.writerow(columns)
     for row in zip(*columns.values(), strict=True):
@@ -93,7 +74,7 @@ def _style(name: str) -> dict[str, object]:
 
 
 def write_figure(
-  path: pathlib.Path, runs: Mapping[str, problems.OnlineRun], title: str, log_t: bool = True
+  path: pathlib.Path, runs: Mapping[str, simulation.OnlineRun], title: str, log_t: bool = True
 ) -> None:
   """Draws the average regret and the iterate against t, as the paper's Figure 1, to a PNG.
 
@@ -154,7 +135,7 @@ def write_figure(
   figure.legend(handles, labels, loc="outside lower center", ncol=columns, fontsize=10)
   figure.suptitle(title, fontsize=12)
   try:
-    with replacing(path) as temporary:
+    with files.replacing(path) as temporary:
       figure.savefig(temporary, dpi=110, format=path.suffix.lstrip(".") or "png")
   finally:
     plt.close(figure)
