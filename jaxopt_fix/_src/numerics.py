@@ -1,5 +1,7 @@
 """Numerical helpers shared by the transformations."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from collections.abc import Sequence
 import math

@@ -12,6 +12,8 @@ rounding. Each variant is a row of a small table (``_AMSGRAD_VARIANTS``,
 variant's name.
 """
 
+from __future__ import annotations
+
 from typing import Literal
 from typing import NamedTuple
 

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.Adagrad``."""
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import jax

@@ -1,5 +1,7 @@
 r"""Twins of ``torch.optim.Adam`` and ``torch.optim.AdamW``."""
 
+from __future__ import annotations
+
 from typing import Any
 from typing import NamedTuple
 

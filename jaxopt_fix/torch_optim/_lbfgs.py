@@ -8,6 +8,8 @@ leaves in ``p.grad`` and moves the parameters at most once: that configuration, 
 it, is a function of one gradient per step, and the twin reproduces it exactly.
 """
 
+from __future__ import annotations
+
 from typing import Any
 from typing import NamedTuple
 

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.Muon``."""
 
+from __future__ import annotations
+
 import math
 from typing import Any
 from typing import NamedTuple

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.NAdam``."""
 
+from __future__ import annotations
+
 import functools
 from typing import NamedTuple
 

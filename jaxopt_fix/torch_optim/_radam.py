@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.RAdam``."""
 
+from __future__ import annotations
+
 from fractions import Fraction
 import math
 from typing import NamedTuple

@@ -5,6 +5,8 @@ Everything that lists the twins (:func:`from_torch`, the state conversion, the e
 its own module plus one line here.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.RMSprop``."""
 
+from __future__ import annotations
+
 from typing import Any
 from typing import NamedTuple
 
