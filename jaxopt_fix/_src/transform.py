@@ -32,6 +32,17 @@ class ScaleByAmsgradState(NamedTuple):
   ``count`` ↔ ``step``, ``mu`` ↔ ``exp_avg``, ``nu`` ↔ ``exp_avg_sq`` and
   ``nu_max`` ↔ ``max_exp_avg_sq``. In the ``"optax"`` variant ``nu_max`` holds
   the maximum of the *bias-corrected* second moment, as optax's does.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import jaxopt_fix
+    >>> tx = jaxopt_fix.scale_by_amsgrad()
+    >>> state = tx.init({"w": jnp.zeros(2)})
+    >>> state._fields
+    ('count', 'mu', 'nu', 'nu_max')
+    >>> _, state = tx.update({"w": jnp.array([3.0, -4.0])}, state)
+    >>> print(state.count, state.nu_max["w"])
+    1 [0.009 0.016]
   """
 
   count: jax.typing.ArrayLike  # pyright: ignore[reportIncompatibleMethodOverride]  # int32 ()
@@ -41,7 +52,20 @@ class ScaleByAmsgradState(NamedTuple):
 
 
 class ScaleByYogiState(NamedTuple):
-  """State of :func:`scale_by_yogi` (``mu`` ↔ ``exp_avg``, ``nu`` ↔ ``exp_avg_sq``)."""
+  """State of :func:`scale_by_yogi` (``mu`` ↔ ``exp_avg``, ``nu`` ↔ ``exp_avg_sq``).
+
+  Examples:
+    In the default ``"torch_optimizer"`` variant both moments start at
+    ``initial_accumulator_value``:
+
+    >>> import jax.numpy as jnp
+    >>> import jaxopt_fix
+    >>> state = jaxopt_fix.scale_by_yogi().init({"w": jnp.zeros(2)})
+    >>> state._fields
+    ('count', 'mu', 'nu')
+    >>> print(state.mu["w"], state.nu["w"])
+    [1.e-06 1.e-06] [1.e-06 1.e-06]
+  """
 
   count: jax.typing.ArrayLike  # pyright: ignore[reportIncompatibleMethodOverride]  # int32 ()
   mu: optax.Updates
@@ -60,6 +84,7 @@ _AMSGRAD_VARIANTS = {
   "optax": _AmsgradVariant(debias_mu=True, max_of="debiased", debias_max=False),
 }
 AMSGRAD_VARIANTS = tuple(_AMSGRAD_VARIANTS)
+"""The ``variant`` names of :func:`scale_by_amsgrad` and :func:`amsgrad`, the default first."""
 
 
 class _YogiVariant(NamedTuple):
@@ -78,6 +103,7 @@ _YOGI_VARIANTS = {
   "paper": _YogiVariant(False, True, "none"),
 }
 YOGI_VARIANTS = tuple(_YOGI_VARIANTS)
+"""The ``variant`` names of :func:`scale_by_yogi` and :func:`yogi`, the default first."""
 
 
 def adam_direction(updates, mu, nu, *, mu_scale, nu_correction, eps, eps_root):

@@ -41,6 +41,24 @@ def scale_by_torch_adadelta(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchAdadeltaState`.
+
+  Examples:
+    Chained with ``-lr``, this is :func:`adadelta` (torch's default ``lr=1.0``); the
+    state carries torch's keys:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_adadelta(), optax.scale(-1.0))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates)
+    [-0.00316221  0.00316227]
+    >>> state[0]._fields
+    ('step', 'square_avg', 'acc_delta')
+    >>> twin = torch_optim.adadelta()  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
 
   def init_fn(params):

@@ -109,6 +109,24 @@ def scale_by_torch_adafactor(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchAdafactorState`.
+
+  Examples:
+    A vector keeps one ``variance``; a matrix keeps row and column factors instead:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_adafactor(), optax.scale(-1.0))
+    >>> updates, state = tx.update(grads, tx.init(params), params)
+    >>> print(updates, state[0].variance)
+    [-0.01  0.01] [0.25 4.  ]
+    >>> matrix_state = tx.init(jnp.ones((3, 2)))[0]
+    >>> matrix_state.row_var.shape, matrix_state.col_var.shape
+    ((3, 1), (1, 2))
+    >>> twin = torch_optim.adafactor()  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
   eps1, eps2 = eps
 

@@ -79,6 +79,18 @@ def scale_by_torch_lbfgs(
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchLbfgsState`; its
     updates are the full parameter change (the learning rate is applied).
+
+  Examples:
+    The first step is ``-lr * g`` scaled by ``min(1, 1 / |g|_1)``, as torch's; the
+    update is the parameter change itself:
+
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = torch_optim.scale_by_torch_lbfgs(lr=1.0)
+    >>> updates, state = tx.update(grads, tx.init(params), params)
+    >>> print(updates, state.n_iter)
+    [-0.2  0.8] 1
   """
   h = int(history_size)
 

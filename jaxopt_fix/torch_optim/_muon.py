@@ -134,6 +134,18 @@ def scale_by_torch_muon(
 
   Raises:
     ValueError: at ``init`` for a parameter that is not 2-D.
+
+  Examples:
+    The direction of a matrix gradient is close to an orthogonal matrix (Newton–Schulz
+    in bfloat16, so only roughly):
+
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> tx = torch_optim.scale_by_torch_muon()
+    >>> params, grads = jnp.zeros((2, 2)), jnp.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(jnp.linalg.svd(updates, compute_uv=False).round(1))
+    [1.1 0.7]
   """
   _check_ns(ns_coefficients, ns_steps)
 

@@ -126,6 +126,22 @@ def scale_by_torch_radam(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRAdamState`.
+
+  Examples:
+    Before the rectifier's threshold (the first five steps at ``b2=0.999``) the
+    direction is the bias-corrected first moment, not normalised:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_radam(), optax.scale(-0.1))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates)
+    [-0.05000001  0.20000003]
+    >>> twin = torch_optim.radam(lr=0.1)  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
 
   def init_fn(params):

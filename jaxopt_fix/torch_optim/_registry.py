@@ -41,6 +41,12 @@ class Twin:
     state_class: The state of the twin's ``scale_by_torch_*`` link.
     implied: Param-group entries the twin implies rather than accepts (AdamW's
       ``decoupled_weight_decay=True``).
+
+  Examples:
+    >>> from jaxopt_fix import torch_optim
+    >>> twin = torch_optim.TWINS["AdamW"]
+    >>> twin.name, twin.state_class.__name__, dict(twin.implied)
+    ('adamw', 'ScaleByTorchAdamState', {'decoupled_weight_decay': True})
   """
 
   torch_name: str

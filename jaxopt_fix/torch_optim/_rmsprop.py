@@ -80,6 +80,22 @@ def scale_by_torch_rmsprop(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRmspropState`.
+
+  Examples:
+    No bias correction: the first step divides by ``sqrt(1 - alpha) |g|``, ten times
+    ``lr`` at ``alpha=0.99``:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_rmsprop(), optax.scale(-0.01))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates, state[0].square_avg)
+    [-0.09999998  0.09999999] [0.0025 0.04  ]
+    >>> twin = torch_optim.rmsprop(lr=0.01)  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
   uses_momentum = _uses_momentum(momentum)
 

@@ -48,6 +48,21 @@ def scale_by_torch_rprop(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRpropState`.
+
+  Examples:
+    The direction is the step size times the gradient's sign; negate it to descend.
+    The step size grows by ``etaplus`` while the sign holds:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_rprop(), optax.scale(-1.0))
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state)
+    >>> updates, state = tx.update(grads, state)
+    >>> print(updates, state[0].step_size)
+    [-0.012  0.012] [0.012 0.012]
   """
   etaminus, etaplus = etas
   step_size_min, step_size_max = step_sizes

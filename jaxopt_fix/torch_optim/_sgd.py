@@ -54,6 +54,20 @@ def scale_by_torch_sgd(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchSgdState`.
+
+  Examples:
+    The first buffer is the gradient itself (no dampening), then it accumulates:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_sgd(momentum=0.9), optax.scale(-0.1))
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state)
+    >>> updates, state = tx.update(grads, state)
+    >>> print(updates, state[0].momentum_buffer)
+    [-0.095  0.38 ] [ 0.95 -3.8 ]
   """
   uses_momentum = _uses_momentum(momentum)
   traced_momentum = _common.concrete_or_none(momentum) is None
