@@ -182,8 +182,23 @@ def scale_by_amsgrad(
 ) -> optax.GradientTransformation:
   r"""Rescales updates by the AMSGrad rule, in torch's, the paper's or optax's semantics.
 
-  See :func:`jaxopt_fix.amsgrad` for the math of every variant and the
-  differences between them.
+  The update is the descent direction :math:`d_t` (:math:`x_{t+1} = x_t - \alpha d_t`
+  once chained with the learning rate), with Adam's moments :math:`m_t, v_t` from zero
+  and :math:`b_{k,t} = 1 - \beta_k^t`:
+
+  .. math::
+
+    \text{torch:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t), \qquad
+    d_t = \frac{1}{b_{1,t}} \,
+      \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root} b_{2,t}} / \sqrt{b_{2,t}} + \epsilon},
+
+    \text{paper:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t), \qquad
+    d_t = \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon},
+
+    \text{optax:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t / b_{2,t}), \qquad
+    d_t = \frac{1}{b_{1,t}} \, \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon}.
+
+  See :func:`jaxopt_fix.amsgrad` for the differences between the variants.
 
   Args:
     b1: Decay rate of the first moment, in [0, 1).
