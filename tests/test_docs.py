@@ -101,13 +101,10 @@ def test_the_walk_finds_the_public_api():
   assert len(IDS) == len(set(IDS))
 
 
-def test_doctests_run_in_the_test_run():
+def test_doctests_run_in_the_test_run(pytestconfig):
   """The examples below are real doctests only if the suite collects the modules' docstrings."""
-  import tomllib
-
-  config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-  assert "--doctest-modules" in config["addopts"].split()
-  assert "jaxopt_fix" in config["testpaths"]
+  assert "--doctest-modules" in pytestconfig.getini("addopts")
+  assert "jaxopt_fix" in pytestconfig.getini("testpaths")
 
 
 @pytest.mark.parametrize("public", CALLABLES, ids=IDS)
