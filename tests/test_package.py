@@ -1,6 +1,7 @@
 """The package is what it says: its attributes, the wheel's files, the metadata's claims."""
 
 import ast
+from collections.abc import Iterator
 import pathlib
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def _imports(source: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> zipfile.ZipFile:
+def wheel(tmp_path_factory) -> Iterator[zipfile.ZipFile]:
   """``pip wheel .`` with the build backend of the environment (no network)."""
   out = tmp_path_factory.mktemp("wheel")
   command = [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation"]
