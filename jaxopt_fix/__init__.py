@@ -1,7 +1,13 @@
 """jaxopt_fix: optax gradient transformations that behave exactly as the paper or PyTorch says.
 
-``import jaxopt_fix`` never imports torch.
+``import jaxopt_fix`` never imports torch. The torch-exact twins of ``torch.optim`` are
+:mod:`jaxopt_fix.torch_optim`, reachable as ``jaxopt_fix.torch_optim`` (imported on first
+access; it does not import torch either).
 """
+
+import importlib
+from typing import TYPE_CHECKING
+from typing import Any
 
 from jaxopt_fix._src.alias import amsgrad
 from jaxopt_fix._src.alias import yogi
@@ -15,7 +21,24 @@ from jaxopt_fix._src.transform import YogiVariant
 from jaxopt_fix._src.transform import scale_by_amsgrad
 from jaxopt_fix._src.transform import scale_by_yogi
 
+if TYPE_CHECKING:
+  from jaxopt_fix import torch_optim as torch_optim
+
 __version__ = "0.1.0"
+
+_SUBMODULES = ("torch_optim",)
+
+
+def __getattr__(name: str) -> Any:
+  """``jaxopt_fix.torch_optim`` without an explicit import, loaded when first used (PEP 562)."""
+  if name in _SUBMODULES:
+    return importlib.import_module(f"{__name__}.{name}")
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+  return sorted({*globals(), *_SUBMODULES})
+
 
 __all__ = (
   "AMSGRAD_VARIANTS",

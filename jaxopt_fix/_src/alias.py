@@ -1,5 +1,7 @@
 r"""User-facing optimizers: each is ``optax.chain(scale_by_<algo>, learning rate)``."""
 
+from __future__ import annotations
+
 import jax
 import optax
 

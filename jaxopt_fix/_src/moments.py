@@ -4,6 +4,8 @@ Shared by :mod:`jaxopt_fix._src.transform` and the ``torch.optim`` twins. Each f
 maps over pytrees of updates whose ``None`` leaves (optax's masked-out leaves) stay None.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 import jax

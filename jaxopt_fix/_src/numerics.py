@@ -1,5 +1,7 @@
 """Numerical helpers shared by the transformations."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from collections.abc import Sequence
 import math
@@ -43,9 +45,9 @@ def one_minus_power(decay: jax.typing.ArrayLike, count: jax.typing.ArrayLike) ->
   r"""Computes :math:`1 - \beta^t` without cancellation, as ``-expm1(t log β)``.
 
   This is the bias-correction denominator of Adam-type methods. optax computes
-  ``1 - β**t`` with β rounded to float32, which at β = 0.99999 is off by 6.8e-4
-  relative on the first step; this form is accurate to a few float32 ulps for
-  every β in [0, 1) and every t ≥ 1.
+  ``1 - β**t`` with β rounded to float32, which at β = 0.99999 is off by 1.4e-3
+  relative on the first step (6.8e-4 in Adam's step, through the square root); this
+  form is accurate to a few float32 ulps for every β in [0, 1) and every t ≥ 1.
 
   For a concrete scalar β and a scalar integer count, on CPU, the ``expm1`` runs only
   before :func:`saturation_step` (172 steps at β = 0.9, 1.8M at 0.99999 in float32):
@@ -60,6 +62,19 @@ def one_minus_power(decay: jax.typing.ArrayLike, count: jax.typing.ArrayLike) ->
 
   Returns:
     A scalar (or an array of ``decay``'s shape) in :func:`compute_dtype`.
+
+  Example:
+    The relative errors on the first step at β = 0.99999, against 1 - β in float64:
+
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import one_minus_power
+    >>> exact = 1 - 0.99999  # in float64, on the host
+    >>> print(f"{float(one_minus_power(0.99999, jnp.int32(1))) / exact - 1:.1e}")
+    -2.5e-08
+    >>> print(f"{float(1 - jnp.float32(0.99999) ** 1) / exact - 1:.1e}")  # optax's formula
+    1.4e-03
+    >>> float(one_minus_power(0.9, jnp.int32(10_000)))  # saturated: exactly 1
+    1.0
   """
   return with_bias_corrections((decay,), count, lambda correction: correction)
 

@@ -12,6 +12,8 @@ rounding. Each variant is a row of a small table (``_AMSGRAD_VARIANTS``,
 variant's name.
 """
 
+from __future__ import annotations
+
 import typing
 from typing import Literal
 from typing import NamedTuple
@@ -32,6 +34,17 @@ class ScaleByAmsgradState(NamedTuple):
   ``count`` ↔ ``step``, ``mu`` ↔ ``exp_avg``, ``nu`` ↔ ``exp_avg_sq`` and
   ``nu_max`` ↔ ``max_exp_avg_sq``. In the ``"optax"`` variant ``nu_max`` holds
   the maximum of the *bias-corrected* second moment, as optax's does.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import jaxopt_fix
+    >>> tx = jaxopt_fix.scale_by_amsgrad()
+    >>> state = tx.init({"w": jnp.zeros(2)})
+    >>> state._fields
+    ('count', 'mu', 'nu', 'nu_max')
+    >>> _, state = tx.update({"w": jnp.array([3.0, -4.0])}, state)
+    >>> print(state.count, state.nu_max["w"])
+    1 [0.009 0.016]
   """
 
   count: jax.typing.ArrayLike  # pyright: ignore[reportIncompatibleMethodOverride]  # int32 ()
@@ -41,7 +54,20 @@ class ScaleByAmsgradState(NamedTuple):
 
 
 class ScaleByYogiState(NamedTuple):
-  """State of :func:`scale_by_yogi` (``mu`` ↔ ``exp_avg``, ``nu`` ↔ ``exp_avg_sq``)."""
+  """State of :func:`scale_by_yogi` (``mu`` ↔ ``exp_avg``, ``nu`` ↔ ``exp_avg_sq``).
+
+  Examples:
+    In the default ``"torch_optimizer"`` variant both moments start at
+    ``initial_accumulator_value``:
+
+    >>> import jax.numpy as jnp
+    >>> import jaxopt_fix
+    >>> state = jaxopt_fix.scale_by_yogi().init({"w": jnp.zeros(2)})
+    >>> state._fields
+    ('count', 'mu', 'nu')
+    >>> print(state.mu["w"], state.nu["w"])
+    [1.e-06 1.e-06] [1.e-06 1.e-06]
+  """
 
   count: jax.typing.ArrayLike  # pyright: ignore[reportIncompatibleMethodOverride]  # int32 ()
   mu: optax.Updates
@@ -63,6 +89,7 @@ _AMSGRAD_VARIANTS: dict[str, _AmsgradRow] = {
   "optax": _AmsgradRow(debias_mu=True, max_of="debiased", debias_max=False),
 }
 AMSGRAD_VARIANTS: tuple[str, ...] = typing.get_args(AmsgradVariant)
+"""The ``variant`` names of :func:`scale_by_amsgrad` and :func:`amsgrad`, the default first."""
 assert tuple(_AMSGRAD_VARIANTS) == AMSGRAD_VARIANTS
 
 
@@ -85,6 +112,7 @@ _YOGI_VARIANTS: dict[str, _YogiRow] = {
   "paper": _YogiRow(False, True, "none"),
 }
 YOGI_VARIANTS: tuple[str, ...] = typing.get_args(YogiVariant)
+"""The ``variant`` names of :func:`scale_by_yogi` and :func:`yogi`, the default first."""
 assert tuple(_YOGI_VARIANTS) == YOGI_VARIANTS
 
 
@@ -106,8 +134,23 @@ def scale_by_amsgrad(
 ) -> optax.GradientTransformation:
   r"""Rescales updates by the AMSGrad rule, in torch's, the paper's or optax's semantics.
 
-  See :func:`jaxopt_fix.amsgrad` for the math of every variant and the
-  differences between them.
+  The update is the descent direction :math:`d_t` (:math:`x_{t+1} = x_t - \alpha d_t`
+  once chained with the learning rate), with Adam's moments :math:`m_t, v_t` from zero
+  and :math:`b_{k,t} = 1 - \beta_k^t`:
+
+  .. math::
+
+    \text{torch:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t), \qquad
+    d_t = \frac{1}{b_{1,t}} \,
+      \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root} b_{2,t}} / \sqrt{b_{2,t}} + \epsilon},
+
+    \text{paper:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t), \qquad
+    d_t = \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon},
+
+    \text{optax:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t / b_{2,t}), \qquad
+    d_t = \frac{1}{b_{1,t}} \, \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon}.
+
+  See :func:`jaxopt_fix.amsgrad` for the differences between the variants.
 
   Args:
     b1: Decay rate of the first moment, in [0, 1).

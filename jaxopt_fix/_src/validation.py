@@ -5,6 +5,8 @@ being swept under ``jax.vmap``, or injected by ``optax.inject_hyperparams``)
 cannot be inspected without a host sync and passes through unchecked.
 """
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from typing import Any
 

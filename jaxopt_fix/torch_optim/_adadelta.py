@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.Adadelta``."""
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import jax
@@ -13,7 +15,17 @@ from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchAdadeltaState(NamedTuple):
-  """Per-parameter state with ``torch.optim.Adadelta``'s keys."""
+  """Per-parameter state with ``torch.optim.Adadelta``'s keys.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_adadelta().init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'square_avg', 'acc_delta')
+    >>> print(state.square_avg, state.acc_delta)
+    [0. 0.] [0. 0.]
+  """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   square_avg: optax.Updates
@@ -46,6 +58,24 @@ def scale_by_torch_adadelta(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchAdadeltaState`.
+
+  Examples:
+    Chained with ``-lr``, this is :func:`adadelta` (torch's default ``lr=1.0``); the
+    state carries torch's keys:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_adadelta(), optax.scale(-1.0))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates)
+    [-0.00316221  0.00316227]
+    >>> state[0]._fields
+    ('step', 'square_avg', 'acc_delta')
+    >>> twin = torch_optim.adadelta()  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
 
   def init_fn(params):

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.Adafactor``."""
 
+from __future__ import annotations
+
 from typing import Any
 from typing import NamedTuple
 
@@ -28,6 +30,16 @@ class ScaleByTorchAdafactorState(NamedTuple):
   torch keeps ``row_var`` and ``col_var`` for a parameter of 2 or more dimensions and
   ``variance`` for the others; each field here is a tree like the parameters, holding a
   zero-filled placeholder of shape ``(1,) * ndim`` where torch has no such key.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> params = {"b": jnp.zeros(3), "w": jnp.zeros((2, 3))}
+    >>> state = torch_optim.scale_by_torch_adafactor().init(params)
+    >>> state._fields
+    ('step', 'row_var', 'col_var', 'variance')
+    >>> print(state.row_var["w"].shape, state.col_var["w"].shape, state.variance["b"].shape)
+    (2, 1) (1, 3) (3,)
   """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
@@ -112,6 +124,24 @@ def scale_by_torch_adafactor(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchAdafactorState`.
+
+  Examples:
+    A vector keeps one ``variance``; a matrix keeps row and column factors instead:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_adafactor(), optax.scale(-1.0))
+    >>> updates, state = tx.update(grads, tx.init(params), params)
+    >>> print(updates, state[0].variance)
+    [-0.01  0.01] [0.25 4.  ]
+    >>> matrix_state = tx.init(jnp.ones((3, 2)))[0]
+    >>> matrix_state.row_var.shape, matrix_state.col_var.shape
+    ((3, 1), (1, 2))
+    >>> twin = torch_optim.adafactor()  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
   eps1, eps2 = eps
 

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.Adagrad``."""
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import jax
@@ -12,7 +14,17 @@ from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchAdagradState(NamedTuple):
-  """Per-parameter state with ``torch.optim.Adagrad``'s keys."""
+  """Per-parameter state with ``torch.optim.Adagrad``'s keys.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_adagrad(initial_accumulator_value=0.1).init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'sum')
+    >>> print(state.sum)
+    [0.1 0.1]
+  """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   sum: optax.Updates
@@ -40,6 +52,21 @@ def scale_by_torch_adagrad(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchAdagradState`.
+
+  Examples:
+    Chained with ``-lr``, this is :func:`adagrad`: the first step is ``g / |g|``.
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_adagrad(), optax.scale(-0.1))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates, state[0].sum)
+    [-0.1  0.1] [0.25 4.  ]
+    >>> twin = torch_optim.adagrad(lr=0.1)  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
 
   def init_fn(params):

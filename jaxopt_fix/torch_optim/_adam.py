@@ -1,5 +1,7 @@
 r"""Twins of ``torch.optim.Adam`` and ``torch.optim.AdamW``."""
 
+from __future__ import annotations
+
 from typing import Any
 from typing import NamedTuple
 
@@ -15,7 +17,17 @@ from jaxopt_fix.torch_optim import _state_schema as S
 
 class ScaleByTorchAdamState(NamedTuple):
   """Per-parameter state with ``torch.optim.Adam``'s keys (``max_exp_avg_sq`` is None
-  unless ``amsgrad``)."""
+  unless ``amsgrad``).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_adam().init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq')
+    >>> print(state.step, state.max_exp_avg_sq)  # no amsgrad: no maximum
+    0 None
+  """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   exp_avg: optax.Updates
@@ -60,6 +72,21 @@ def scale_by_torch_adam(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchAdamState`.
+
+  Examples:
+    Chained with ``-lr``, this is :func:`adam` without weight decay:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_adam(), optax.scale(-0.1))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates, state[0].exp_avg)
+    [-0.09999999  0.09999999] [ 0.05 -0.2 ]
+    >>> twin = torch_optim.adam(lr=0.1)  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
 
   def init_fn(params):
@@ -213,6 +240,19 @@ def adamw(
 
   Returns:
     The corresponding :class:`optax.GradientTransformationExtraArgs`.
+
+  Examples:
+    The decay is decoupled from the gradient: with a zero gradient the parameters still
+    shrink by a factor ``1 - lr * weight_decay``:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> tx = torch_optim.adamw(lr=0.1, weight_decay=0.5)
+    >>> params = jnp.array([1.0, -2.0])
+    >>> updates, _ = tx.update(jnp.zeros(2), tx.init(params), params)
+    >>> print(optax.apply_updates(params, updates))
+    [ 0.95 -1.9 ]
 
   .. warning::
     ``optax.adamw`` defaults to ``weight_decay=1e-4`` (torch: 1e-2) and has no AMSGrad;

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.Adamax``."""
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import jax
@@ -13,7 +15,17 @@ from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchAdamaxState(NamedTuple):
-  """Per-parameter state with ``torch.optim.Adamax``'s keys."""
+  """Per-parameter state with ``torch.optim.Adamax``'s keys.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_adamax().init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'exp_avg', 'exp_inf')
+    >>> print(state.exp_inf)
+    [0. 0.]
+  """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   exp_avg: optax.Updates
@@ -48,6 +60,21 @@ def scale_by_torch_adamax(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchAdamaxState`.
+
+  Examples:
+    Chained with ``-lr``, this is :func:`adamax`:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_adamax(), optax.scale(-0.1))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates, state[0].exp_inf)
+    [-0.10000002  0.10000002] [0.5 2. ]
+    >>> twin = torch_optim.adamax(lr=0.1)  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
 
   def init_fn(params):

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.ASGD``."""
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import jax
@@ -15,6 +17,15 @@ class ScaleByTorchASGDState(NamedTuple):
   """Per-parameter state with ``torch.optim.ASGD``'s keys.
 
   ``eta`` and ``mu`` are float32 scalars, as torch's (whatever the parameters' dtype).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_asgd().init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'eta', 'mu', 'ax')
+    >>> print(state.eta, state.mu)
+    0.01 1.0
   """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
@@ -81,6 +92,20 @@ def scale_by_torch_asgd(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchASGDState`.
+
+  Examples:
+    The update already holds the step size, and the averaged iterate is in the state:
+
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = torch_optim.scale_by_torch_asgd(lr=0.1)
+    >>> updates, state = tx.update(grads, tx.init(params), params)
+    >>> print(updates, state.ax)
+    [-0.05001003  0.20001   ] [ 0.94999 -0.79999]
+    >>> twin = torch_optim.asgd(lr=0.1)  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
 
   def init_fn(params):

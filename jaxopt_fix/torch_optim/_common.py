@@ -6,6 +6,8 @@ same order of operations as torch's single-tensor step, so one kwargs dict gives
 the same trajectory in both frameworks.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 import jax

@@ -8,6 +8,8 @@ assigns each leaf of the params to its torch parameter's group, by name or by po
 torch is imported lazily, inside these functions only.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 import functools
 import importlib

@@ -8,6 +8,8 @@ leaves in ``p.grad`` and moves the parameters at most once: that configuration, 
 it, is a function of one gradient per step, and the twin reproduces it exactly.
 """
 
+from __future__ import annotations
+
 from typing import Any
 from typing import NamedTuple
 
@@ -34,6 +36,15 @@ class ScaleByTorchLBFGSState(NamedTuple):
   oldest first) are the first ``num_old`` rows of fixed ``(history_size, ...)`` arrays.
   torch's ``prev_loss`` is not kept (no loss is seen; with ``max_iter=1`` torch never reads
   it), nor its scratch buffer ``al``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_lbfgs(history_size=3).init(jnp.zeros(2))
+    >>> state._fields[:5]
+    ('d', 't', 'old_dirs', 'old_stps', 'ro')
+    >>> print(state.old_dirs.shape, state.num_old)
+    (3, 2) 0
   """
 
   d: jax.Array  # (n,) the last direction
@@ -89,6 +100,18 @@ def scale_by_torch_lbfgs(
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchLBFGSState`; its
     updates are the full parameter change (the learning rate is applied).
+
+  Examples:
+    The first step is ``-lr * g`` scaled by ``min(1, 1 / |g|_1)``, as torch's; the
+    update is the parameter change itself:
+
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = torch_optim.scale_by_torch_lbfgs(lr=1.0)
+    >>> updates, state = tx.update(grads, tx.init(params), params)
+    >>> print(updates, state.n_iter)
+    [-0.2  0.8] 1
   """
   h = int(history_size)
 

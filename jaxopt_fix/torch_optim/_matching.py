@@ -17,6 +17,8 @@ parameters (``param_groups[0]["params"]``, then group 1's, ...):
 torch is not imported: the optimizer is read through its ``param_groups``.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence

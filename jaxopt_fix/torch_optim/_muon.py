@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.Muon``."""
 
+from __future__ import annotations
+
 import math
 from typing import Any
 from typing import NamedTuple
@@ -22,7 +24,17 @@ _ADJUST_LR_FNS = (None, "original", "match_rms_adamw")
 
 
 class ScaleByTorchMuonState(NamedTuple):
-  """Per-parameter state with ``torch.optim.Muon``'s key (torch keeps no ``step``)."""
+  """Per-parameter state with ``torch.optim.Muon``'s key (torch keeps no ``step``).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_muon().init(jnp.zeros((2, 3)))
+    >>> state._fields
+    ('momentum_buffer',)
+    >>> print(state.momentum_buffer.shape)
+    (2, 3)
+  """
 
   momentum_buffer: optax.Updates
 
@@ -125,6 +137,18 @@ def scale_by_torch_muon(
 
   Raises:
     ValueError: at ``init`` for a parameter that is not 2-D.
+
+  Examples:
+    The direction of a matrix gradient is close to an orthogonal matrix (Newton–Schulz
+    in bfloat16, so only roughly):
+
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> tx = torch_optim.scale_by_torch_muon()
+    >>> params, grads = jnp.zeros((2, 2)), jnp.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(jnp.linalg.svd(updates, compute_uv=False).round(1))
+    [1.1 0.7]
   """
   _check_ns(ns_coefficients, ns_steps)
 

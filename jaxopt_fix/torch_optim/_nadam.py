@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.NAdam``."""
 
+from __future__ import annotations
+
 import functools
 from typing import NamedTuple
 
@@ -19,6 +21,15 @@ class ScaleByTorchNAdamState(NamedTuple):
 
   ``step`` and ``mu_product`` are scalars shared by every leaf (torch keeps one per
   parameter tensor, all equal).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_nadam().init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'mu_product', 'exp_avg', 'exp_avg_sq')
+    >>> print(state.step, state.mu_product)
+    0 1.0
   """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
@@ -136,6 +147,19 @@ def scale_by_torch_nadam(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchNAdamState`.
+
+  Examples:
+    Chained with ``-lr``, this is :func:`nadam`'s direction; ``mu_product`` is a
+    float32 scalar, as torch's:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_nadam(), optax.scale(-0.1))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates.round(4), state[0].mu_product)
+    [-0.1056  0.1056] 0.45007348
   """
   init_fn = functools.partial(_init, mu_product_dtype=jnp.dtype(mu_product_dtype))
 

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.RAdam``."""
 
+from __future__ import annotations
+
 from fractions import Fraction
 import math
 from typing import NamedTuple
@@ -16,7 +18,17 @@ from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchRAdamState(NamedTuple):
-  """Per-parameter state with ``torch.optim.RAdam``'s keys."""
+  """Per-parameter state with ``torch.optim.RAdam``'s keys.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_radam().init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'exp_avg', 'exp_avg_sq')
+    >>> print(state.step, state.exp_avg_sq)
+    0 [0. 0.]
+  """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   exp_avg: optax.Updates
@@ -131,6 +143,22 @@ def scale_by_torch_radam(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRAdamState`.
+
+  Examples:
+    Before the rectifier's threshold (the first five steps at ``b2=0.999``) the
+    direction is the bias-corrected first moment, not normalised:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_radam(), optax.scale(-0.1))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates)
+    [-0.05000001  0.20000003]
+    >>> twin = torch_optim.radam(lr=0.1)  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
 
   def init_fn(params):

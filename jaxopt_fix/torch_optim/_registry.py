@@ -5,6 +5,8 @@ Everything that lists the twins (:func:`from_torch`, the state conversion, the e
 its own module plus one line here.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
@@ -42,6 +44,12 @@ class Twin:
       (declared next to the state class, in the twin's module).
     implied: Param-group entries the twin implies rather than accepts (AdamW's
       ``decoupled_weight_decay=True``).
+
+  Examples:
+    >>> from jaxopt_fix import torch_optim
+    >>> twin = torch_optim.TWINS["AdamW"]
+    >>> twin.name, twin.state_class.__name__, dict(twin.implied)
+    ('adamw', 'ScaleByTorchAdamState', {'decoupled_weight_decay': True})
   """
 
   torch_name: str

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.RMSprop``."""
 
+from __future__ import annotations
+
 from typing import Any
 from typing import NamedTuple
 
@@ -15,7 +17,17 @@ from jaxopt_fix.torch_optim import _state_schema as S
 
 class ScaleByTorchRMSpropState(NamedTuple):
   """Per-parameter state with ``torch.optim.RMSprop``'s keys (``momentum_buffer`` is None
-  unless ``momentum > 0``, ``grad_avg`` None unless ``centered``)."""
+  unless ``momentum > 0``, ``grad_avg`` None unless ``centered``).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_rmsprop(centered=True).init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'square_avg', 'momentum_buffer', 'grad_avg')
+    >>> print(state.momentum_buffer, state.grad_avg)  # no momentum: no buffer
+    None [0. 0.]
+  """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   square_avg: optax.Updates
@@ -67,6 +79,22 @@ def scale_by_torch_rmsprop(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRMSpropState`.
+
+  Examples:
+    No bias correction: the first step divides by ``sqrt(1 - alpha) |g|``, ten times
+    ``lr`` at ``alpha=0.99``:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_rmsprop(), optax.scale(-0.01))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates, optax.tree.get(state, "square_avg"))
+    [-0.09999998  0.09999999] [0.0025 0.04  ]
+    >>> twin = torch_optim.rmsprop(lr=0.01)  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
   uses_momentum = _uses_momentum(momentum)
 

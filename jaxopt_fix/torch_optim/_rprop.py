@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.Rprop``."""
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import jax
@@ -11,7 +13,17 @@ from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchRpropState(NamedTuple):
-  """Per-parameter state with ``torch.optim.Rprop``'s keys."""
+  """Per-parameter state with ``torch.optim.Rprop``'s keys.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_rprop(lr=0.01).init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'prev', 'step_size')
+    >>> print(state.step_size)
+    [0.01 0.01]
+  """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a float32 tensor.
   prev: optax.Updates  # the previous gradient, zeroed where its sign flipped
@@ -53,6 +65,21 @@ def scale_by_torch_rprop(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchRpropState`.
+
+  Examples:
+    The direction is the step size times the gradient's sign; negate it to descend.
+    The step size grows by ``etaplus`` while the sign holds:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_rprop(), optax.scale(-1.0))
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state)
+    >>> updates, state = tx.update(grads, state)
+    >>> print(updates, state[0].step_size)
+    [-0.012  0.012] [0.012 0.012]
   """
   etaminus, etaplus = etas
   step_size_min, step_size_max = step_sizes

@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.SGD``."""
 
+from __future__ import annotations
+
 from typing import Any
 from typing import NamedTuple
 
@@ -18,6 +20,15 @@ class ScaleByTorchSGDState(NamedTuple):
   ``momentum_buffer`` is None when ``momentum == 0`` (torch keeps no buffer then).
   ``has_momentum_buffer`` is what torch reads from the buffer's absence: False until the
   first step, whose buffer is the gradient itself (no dampening).
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_sgd(momentum=0.9).init(jnp.zeros(2))
+    >>> state._fields
+    ('momentum_buffer', 'has_momentum_buffer')
+    >>> print(state.has_momentum_buffer)  # torch creates it at the first step
+    False
   """
 
   momentum_buffer: Any  # a tree like the params, or None
@@ -61,6 +72,20 @@ def scale_by_torch_sgd(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchSGDState`.
+
+  Examples:
+    The first buffer is the gradient itself (no dampening), then it accumulates:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_sgd(momentum=0.9), optax.scale(-0.1))
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(grads, state)
+    >>> updates, state = tx.update(grads, state)
+    >>> print(updates, optax.tree.get(state, "momentum_buffer"))
+    [-0.095  0.38 ] [ 0.95 -3.8 ]
   """
   uses_momentum = _uses_momentum(momentum)
   traced_momentum = _common.concrete_or_none(momentum) is None

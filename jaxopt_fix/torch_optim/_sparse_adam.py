@@ -1,5 +1,7 @@
 r"""Twin of ``torch.optim.SparseAdam``, for dense JAX gradients."""
 
+from __future__ import annotations
+
 from typing import NamedTuple
 
 import jax
@@ -12,7 +14,17 @@ from jaxopt_fix.torch_optim import _state_schema as S
 
 
 class ScaleByTorchSparseAdamState(NamedTuple):
-  """Per-parameter state with ``torch.optim.SparseAdam``'s keys."""
+  """Per-parameter state with ``torch.optim.SparseAdam``'s keys.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix import torch_optim
+    >>> state = torch_optim.scale_by_torch_sparse_adam().init(jnp.zeros(2))
+    >>> state._fields
+    ('step', 'exp_avg', 'exp_avg_sq')
+    >>> print(state.step, state.exp_avg)
+    0 [0. 0.]
+  """
 
   step: jax.typing.ArrayLike  # int32 (), saturating; torch's is a Python int.
   exp_avg: optax.Updates
@@ -56,6 +68,21 @@ def scale_by_torch_sparse_adam(
 
   Returns:
     A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchSparseAdamState`.
+
+  Examples:
+    Where the gradient is zero, neither the moments nor the parameter move:
+
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> from jaxopt_fix import torch_optim
+    >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, 0.0])
+    >>> tx = optax.chain(torch_optim.scale_by_torch_sparse_adam(), optax.scale(-0.1))
+    >>> updates, state = tx.update(grads, tx.init(params))
+    >>> print(updates, state[0].exp_avg)
+    [-0.09999993 -0.        ] [0.05 0.  ]
+    >>> twin = torch_optim.sparse_adam(lr=0.1)  # the same step
+    >>> bool((twin.update(grads, twin.init(params), params)[0] == updates).all())
+    True
   """
 
   def init_fn(params):

@@ -5,6 +5,8 @@ no layout is inferred from shapes or names. Which leaf of the params is which to
 parameter is proven by :mod:`jaxopt_fix.torch_optim._matching`.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 import jax

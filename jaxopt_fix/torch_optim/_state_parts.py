@@ -6,6 +6,8 @@ several), the node of the schema's state class carries torch's state keys; every
 schedules continue where they were). Other nodes hold no arrays.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 import dataclasses
 from typing import Any

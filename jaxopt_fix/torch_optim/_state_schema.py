@@ -21,6 +21,8 @@ The state conversion (:mod:`jaxopt_fix.torch_optim._convert`) is generic over th
 declarations; no layout is inferred from shapes or names.
 """
 
+from __future__ import annotations
+
 from collections.abc import Callable
 import dataclasses
 from typing import Literal

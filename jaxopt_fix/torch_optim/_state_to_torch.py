@@ -6,6 +6,8 @@ against its torch parameter (proven by :mod:`jaxopt_fix.torch_optim._matching`),
 schedule counts against the step. Then every parameter's state is replaced at once.
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 import jax
