@@ -6,6 +6,8 @@ at zero, the parameter *is* the displacement and rounds relative to it, which ma
 comparison as strict as float arithmetic allows.
 """
 
+from collections.abc import Callable
+from collections.abc import Hashable
 import dataclasses
 from typing import Any
 
@@ -71,19 +73,12 @@ def initial_params(kind: str, dtype: str, shapes: Shapes = PARAM_SHAPES) -> list
   return [rng.standard_normal(shape).astype(np_dtype) for shape in shapes.values()]
 
 
-def run_jax(
-  tx: optax.GradientTransformation,
-  params0: list[np.ndarray],
-  grads: list[np.ndarray],
-  fields,
-  count_field: str | None,
-  names: list[str],
-) -> Trajectory:
-  """All steps in one jit-compiled ``lax.scan``, recording params and state after each;
-  the leaves are named ``names``."""
-  params = {n: jnp.asarray(p) for n, p in zip(names, params0, strict=True)}
-  grad_tree = {n: jnp.asarray(g) for n, g in zip(names, grads, strict=True)}
+# Compiled scans by the caller's key: the gradient sequences of one configuration share a
+# program (compiling is most of a case's time; the runs themselves take milliseconds).
+_COMPILED: dict[Hashable, Callable[..., Any]] = {}
 
+
+def _scan(tx: optax.GradientTransformation) -> Callable[..., Any]:
   @jax.jit
   def run(params, grad_tree):
     def step(carry, g):
@@ -95,6 +90,24 @@ def run_jax(
     _, history = jax.lax.scan(step, (params, tx.init(params)), grad_tree)
     return history
 
+  return run
+
+
+def run_jax(
+  tx: optax.GradientTransformation,
+  params0: list[np.ndarray],
+  grads: list[np.ndarray],
+  fields,
+  count_field: str | None,
+  names: list[str],
+  cache_key: Hashable | None = None,
+) -> Trajectory:
+  """All steps in one jit-compiled ``lax.scan``, recording params and state after each;
+  the leaves are named ``names``. Calls with the same ``cache_key`` must pass the same
+  transformation (built from the same arguments): they reuse the first call's program."""
+  params = {n: jnp.asarray(p) for n, p in zip(names, params0, strict=True)}
+  grad_tree = {n: jnp.asarray(g) for n, g in zip(names, grads, strict=True)}
+  run = _scan(tx) if cache_key is None else _COMPILED.setdefault(cache_key, _scan(tx))
   params_hist, state_hist = run(params, grad_tree)
 
   def leaves(tree: dict[str, Any]) -> list[np.ndarray]:
@@ -224,7 +237,16 @@ def run_parity(spec: ParitySpec, config: str, sequence: str, dtype: str, steps: 
   has_step = spec.count_field is not None
   torch_run = run_torch(spec.make_torch, kwargs, params0, grads, fields, has_step)
   with jax.enable_x64(dtype == "float64"):
-    jax_run = run_jax(spec.make_jax(dict(kwargs)), params0, grads, fields, spec.count_field, names)
+    jax_run = run_jax(
+      spec.make_jax(dict(kwargs)),
+      params0,
+      grads,
+      fields,
+      spec.count_field,
+      names,
+      # The factory itself, not its name: a spec replaced in a test has another one.
+      cache_key=(spec.make_jax, spec.name, config, dtype, steps),
+    )
   # With zero initial parameters the parameter is the displacement and rounds relative to
   # it: nothing to forgive beyond rtol.
   param_ulps = (

@@ -10,8 +10,17 @@ from parity_tests import gradients
 from parity_tests import runner
 from parity_tests.specs import all_specs
 
+# The sequences of one configuration and dtype share a compiled program (runner.run_jax):
+# xdist's loadgroup keeps them on one worker.
 CASES = [
-  pytest.param(spec, config, sequence, dtype, id=f"{spec.name}-{config}-{sequence}-{dtype}")
+  pytest.param(
+    spec,
+    config,
+    sequence,
+    dtype,
+    id=f"{spec.name}-{config}-{sequence}-{dtype}",
+    marks=pytest.mark.xdist_group(f"{spec.name}-{config}-{dtype}"),
+  )
   for spec in all_specs()
   for config, sequence, dtype in spec.all_cases(list(gradients.SEQUENCES), list(runner.DTYPES))
 ]
