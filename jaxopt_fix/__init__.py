@@ -32,7 +32,8 @@ _SUBMODULES = ("torch_optim", "verify")
 
 
 def __getattr__(name: str) -> Any:
-  """``jaxopt_fix.torch_optim`` and ``jaxopt_fix.verify`` without an explicit import, loaded when first used (PEP 562)."""
+  """``jaxopt_fix.torch_optim`` and ``jaxopt_fix.verify`` without an explicit import, loaded
+  when first used (PEP 562)."""
   if name in _SUBMODULES:
     return importlib.import_module(f"{__name__}.{name}")
   raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

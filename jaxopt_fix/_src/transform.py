@@ -206,6 +206,7 @@ def scale_by_amsgrad(
 
   def init_fn(params):
     validation.check_float_leaves(params, "scale_by_amsgrad")
+    validation.warn_if_eps_vanishes(params, eps, "scale_by_amsgrad")
     return ScaleByAmsgradState(
       count=jnp.zeros([], jnp.int32),
       mu=optax.tree.zeros_like(params, dtype=mu_dtype),

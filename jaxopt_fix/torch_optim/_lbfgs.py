@@ -182,9 +182,13 @@ def scale_by_torch_lbfgs(
     accept = jnp.logical_not(first) & (ys > scalar(_CURVATURE_THRESHOLD))
     old_dirs = jnp.where(accept, push(state.old_dirs, y, state.num_old), state.old_dirs)
     old_stps = jnp.where(accept, push(state.old_stps, s, state.num_old), state.old_stps)
-    ro = jnp.where(accept, push(state.ro, 1 / ys, state.num_old), state.ro)
+    # Divisors of 1 where the pair is refused: 1 / 0 there would reach jax.grad as NaN.
+    accepted_ys = jnp.where(accept, ys, scalar(1))
+    ro = jnp.where(accept, push(state.ro, 1 / accepted_ys, state.num_old), state.ro)
     num_old = jnp.where(accept, jnp.minimum(state.num_old + 1, h), state.num_old)
-    h_diag = jnp.where(accept, ys / jnp.dot(y, y), state.H_diag)
+    h_diag = jnp.where(
+      accept, accepted_ys / jnp.where(accept, jnp.dot(y, y), scalar(1)), state.H_diag
+    )
 
     r = _two_loop_recursion(g, old_dirs, old_stps, ro, num_old, h_diag)
 
@@ -196,7 +200,7 @@ def scale_by_torch_lbfgs(
     moves = jnp.dot(g, d) <= scalar(-tolerance_change)
 
     # torch returns before everything above when the gradient is already small.
-    optimal = jnp.max(jnp.abs(g)) <= scalar(tolerance_grad)
+    optimal = jnp.max(jnp.abs(g), initial=0) <= scalar(tolerance_grad)
     step = jnp.where(optimal | jnp.logical_not(moves), jnp.zeros_like(d), d * t)
 
     def keep(updated, current):
@@ -219,6 +223,7 @@ def scale_by_torch_lbfgs(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+@_common.twin
 def lbfgs(
   lr: float | Any = 1,
   max_iter: int = 20,

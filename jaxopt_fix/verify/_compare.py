@@ -58,7 +58,7 @@ class Divergence:
     >>> d = verify.Divergence("gaussian", "float64", 2, "displacement", "displacement",
     ...                       "bias", 0.3, 1e-12)
     >>> print(d)
-    float64, gaussian: parts at step 2 in displacement (leaf 'bias'): 3e-01 > 1e-12
+    float64: parts at step 2 of gaussian, displacement (leaf 'bias'): 3e-01 > 1e-12
   """
 
   sequence: str
@@ -70,12 +70,16 @@ class Divergence:
   error: float
   rtol: float
 
-  def __str__(self) -> str:
+  def where(self) -> str:
+    """Where, without the dtype: ``step 2 of gaussian, displacement (leaf 'bias'): ...``."""
     name = self.field if self.field == self.torch_field else f"{self.field}/{self.torch_field}"
     return (
-      f"{self.dtype}, {self.sequence}: parts at step {self.step} in {name} "
-      f"(leaf {self.leaf!r}): {self.error:.0e} > {self.rtol:.0e}"
+      f"step {self.step} of {self.sequence}, {name} (leaf {self.leaf!r}): "
+      f"{self.error:.0e} > {self.rtol:.0e}"
     )
+
+  def __str__(self) -> str:
+    return f"{self.dtype}: parts at {self.where()}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +140,15 @@ class Comparison:
   @property
   def divergence(self) -> Divergence | None:
     """The first step and field where the runs part (displacement first on a tie)."""
-    first = [(f.first_failure, i, f) for i, f in enumerate(self.fields) if f.first_failure]
+    return self.divergence_in()
+
+  def divergence_in(self, field: str | None = None) -> Divergence | None:
+    """The first step where the JAX field ``field`` (default: any) exceeds its tolerance."""
+    first = [
+      (f.first_failure, i, f)
+      for i, f in enumerate(self.fields)
+      if f.first_failure and field in (None, f.field)
+    ]
     if not first:
       return None
     step, _, f = min(first, key=lambda item: (item[0], item[1]))
@@ -195,9 +207,10 @@ class VerifyResult:
     """Whether every run at ``dtype`` agrees."""
     return all(c.agrees for c in self.comparisons if c.dtype == dtype)
 
-  def divergence(self, dtype: str) -> Divergence | None:
-    """The earliest :class:`Divergence` at ``dtype`` over the sequences, or None."""
-    found = [c.divergence for c in self.comparisons if c.dtype == dtype]
+  def divergence(self, dtype: str, field: str | None = None) -> Divergence | None:
+    """The earliest :class:`Divergence` at ``dtype`` over the sequences, or None; only of
+    the JAX field ``field`` if given (``"displacement"``: where the parameters part)."""
+    found = [c.divergence_in(field) for c in self.comparisons if c.dtype == dtype]
     parts = [d for d in found if d is not None]
     return min(parts, key=lambda d: d.step) if parts else None
 
@@ -216,10 +229,18 @@ class VerifyResult:
       widths = [max(len(r[k]) for r in rows) for k in range(len(header))]
       lines.append(f"{dtype}:")
       lines.extend(
-        "  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows
+        ("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True))).rstrip()
+        for r in rows
       )
-      d = self.divergence(dtype)
-      lines.append(f"  {dtype}: AGREE" if d is None else f"  {dtype}: DISAGREE, {d}")
+      first, moved = self.divergence(dtype), self.divergence(dtype, "displacement")
+      if first is None:
+        lines.append(f"  {dtype}: AGREE")
+        continue
+      lines.append(f"  {dtype}: DISAGREE, first at {first.where()}")
+      if moved is None:
+        lines.append(f"  {dtype}: the parameters agree: only the state differs")
+      elif moved != first:
+        lines.append(f"  {dtype}: the parameters part at {moved.where()}")
     return "\n".join(lines)
 
   def plot(self, path: str) -> None:
@@ -481,7 +502,9 @@ def compare(
     >>> other = verify.compare(torch.optim.Adam, optax.amsgrad(1e-2),
     ...                        kwargs={"lr": 1e-2, "amsgrad": True}, steps=50)
     >>> print(other.divergence("float64"))
-    float64, gaussian: parts at step 1 in nu_max/max_exp_avg_sq (leaf 'bias'): 1e+03 > 1e-12
+    float64: parts at step 1 of gaussian, nu_max/max_exp_avg_sq (leaf 'bias'): 1e+03 > 1e-12
+    >>> print(other.divergence("float64", "displacement").step)
+    2
   """
   dtypes = tuple(dtypes)
   for dtype in dtypes:
