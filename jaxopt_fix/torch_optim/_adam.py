@@ -106,18 +106,15 @@ def scale_by_torch_adam(
       jax.tree.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
     )
     nu = exp_avg_sq if max_exp_avg_sq is None else max_exp_avg_sq
-    directions = numerics.with_bias_corrections(
-      (b1, b2),
-      step,
-      lambda bias_correction1, bias_correction2: moments.adam_direction(
-        updates,
-        exp_avg,
-        nu,
-        mu_scale=1 / bias_correction1,
-        nu_correction=bias_correction2,
-        eps=eps,
-        eps_root=0.0,
-      ),
+    bias_correction1, bias_correction2 = numerics.bias_corrections((b1, b2), step)
+    directions = moments.adam_direction(
+      updates,
+      exp_avg,
+      nu,
+      mu_scale=1 / bias_correction1,
+      nu_correction=bias_correction2,
+      eps=eps,
+      eps_root=0.0,
     )
     return directions, ScaleByTorchAdamState(
       step=step,
