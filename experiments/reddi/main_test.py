@@ -329,9 +329,9 @@ def _checkpointed_run(finished: pathlib.Path, out: pathlib.Path) -> None:
     ),
     (
       lambda out: (out / "checkpoints" / "run.json").write_text(
-        (out / "checkpoints" / "run.json").read_text().replace('"checkpoint_format": 2', '"x": 1')
+        (out / "checkpoints" / "run.json").read_text().replace('"checkpoint_format": 3', '"x": 1')
       ),
-      "checkpoint_format is None in the checkpoint, 2 here",
+      "checkpoint_format is None in the checkpoint, 3 here",
     ),
     (lambda out: (out / "checkpoints" / "run.json").write_text("{"), "unreadable"),
   ],
