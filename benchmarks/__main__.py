@@ -9,6 +9,9 @@
 2. A vmapped (β1, β2) sweep, ``--sweep-configs`` x ``--sweep-steps``.
 3. Compile time, run time and peak RSS as steps and configurations grow, one
    subprocess per point.
+4. ``models``: the update on pytrees shaped like real models, against optax and torch
+   (``python -m benchmarks models --help`` runs it alone; here it writes ``models.json``
+   next to ``--out``; with ``--quick``, Adam on one tiny tree).
 
 Every figure is the minimum over ``--repeats`` interleaved repeats and is
 printed with its ratio to the fastest competitor of its table: the machine is
@@ -26,6 +29,7 @@ import time
 from typing import Any
 
 from benchmarks import common
+from benchmarks import models
 from benchmarks import online
 from benchmarks import scaling
 from benchmarks import sweep
@@ -107,6 +111,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if argv[:1] == ["models"]:
+    return models.main(argv[1:])
   args = parse_args(argv)
   start = time.perf_counter()
   results: dict[str, Any] = {"machine": common.machine(), "args": {}}
@@ -182,6 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         scaling.plot(sc, args.out.with_name("scaling.png"))
       except ImportError as e:
         print(f"  (no plot: {e})")
+
+  models_argv = ["--out", str(args.out.with_name("models.json"))] + (
+    ["--no-plot"] if args.no_plots else []
+  )
+  if args.quick:
+    models_argv += ["--quick", "--trees", "wide", "--dtypes", "float32", "--cases", "adam"]
+  models.main(models_argv)
+  results["models"] = str(args.out.with_name("models.json"))
 
   results["targets"] = targets(results)
   print("\n== targets")
