@@ -64,7 +64,9 @@ def scale_by_torch_adam(
       \cdot \frac{1}{1 - \beta_1^t}.
 
   Args:
-    b1: ``betas[0]``.
+    b1: ``betas[0]``, or a schedule of the step count (the ``momentum`` of
+      :func:`~jaxopt_fix.torch_optim.lr_scheduler.one_cycle_lr` and ``cyclic_lr``), evaluated
+      at ``step`` before it is incremented: the value torch's scheduler set for this step.
     b2: ``betas[1]``.
     eps: ``eps``.
     amsgrad: ``amsgrad``: the maximum of the raw second moment, as
@@ -99,15 +101,16 @@ def scale_by_torch_adam(
 
   def update_fn(updates, state, params=None):
     del params
+    beta1 = b1(state.step) if callable(b1) else b1
     step = optax.safe_increment(state.step)
-    exp_avg = moments.lerp_moment(updates, state.exp_avg, b1)
+    exp_avg = moments.lerp_moment(updates, state.exp_avg, beta1)
     exp_avg_sq = moments.ema_squared_moment(updates, state.exp_avg_sq, b2)
     max_exp_avg_sq = (
       jax.tree.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
     )
     nu = exp_avg_sq if max_exp_avg_sq is None else max_exp_avg_sq
     directions = numerics.with_bias_corrections(
-      (b1, b2),
+      (beta1, b2),
       step,
       lambda bias_correction1, bias_correction2: moments.adam_direction(
         updates,
@@ -162,7 +165,8 @@ def adam(
 
   Args:
     lr: Learning rate, >= 0, or an optax schedule.
-    betas: ``(b1, b2)``, each in [0, 1).
+    betas: ``(b1, b2)``, each in [0, 1); ``b1`` may be a schedule (see
+      :func:`scale_by_torch_adam`).
     eps: Added to the denominator after the bias correction, >= 0.
     weight_decay: >= 0.
     amsgrad: Use the maximum of the raw second moment (torch's AMSGrad).
@@ -228,7 +232,8 @@ def adamw(
 
   Args:
     lr: Learning rate, >= 0, or an optax schedule.
-    betas: ``(b1, b2)``, each in [0, 1).
+    betas: ``(b1, b2)``, each in [0, 1); ``b1`` may be a schedule (see
+      :func:`scale_by_torch_adam`).
     eps: Added to the denominator after the bias correction, >= 0.
     weight_decay: Decoupled weight decay, >= 0 (torch's default 1e-2; optax's is 1e-4).
     amsgrad: Use the maximum of the raw second moment (torch's AMSGrad).
