@@ -2,7 +2,8 @@
 
 ``import jaxopt_fix`` never imports torch. The torch-exact twins of ``torch.optim`` are
 :mod:`jaxopt_fix.torch_optim`, reachable as ``jaxopt_fix.torch_optim`` (imported on first
-access; it does not import torch either).
+access; it does not import torch either). :mod:`jaxopt_fix.verify` compares a torch optimizer
+and an optax transformation step by step (torch imported by its functions only).
 """
 
 import importlib
@@ -23,14 +24,16 @@ from jaxopt_fix._src.transform import scale_by_yogi
 
 if TYPE_CHECKING:
   from jaxopt_fix import torch_optim as torch_optim
+  from jaxopt_fix import verify as verify
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("torch_optim",)
+_SUBMODULES = ("torch_optim", "verify")
 
 
 def __getattr__(name: str) -> Any:
-  """``jaxopt_fix.torch_optim`` without an explicit import, loaded when first used (PEP 562)."""
+  """``jaxopt_fix.torch_optim`` and ``jaxopt_fix.verify`` without an explicit import, loaded
+  when first used (PEP 562)."""
   if name in _SUBMODULES:
     return importlib.import_module(f"{__name__}.{name}")
   raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,7 @@ The README's parity table is this command's output.
 import argparse
 import collections
 
-from parity_tests import gradients
+from jaxopt_fix import verify
 from parity_tests import runner
 from parity_tests.specs import all_specs
 
@@ -25,7 +25,7 @@ def main() -> None:
     for dtype in runner.DTYPES:
       worst: dict[str, float] = collections.defaultdict(float)
       for config in spec.configs:
-        for sequence in gradients.SEQUENCES:
+        for sequence in verify.SEQUENCES:
           errors, _, _ = runner.run_parity(spec, config, sequence, dtype, args.steps or spec.steps)
           for e in errors:
             worst[e.field] = max(worst[e.field], e.error)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jaxopt_fix
-from parity_tests import gradients
+from jaxopt_fix import verify
 from parity_tests import runner
 from parity_tests.specs import all_specs
 
@@ -22,7 +22,7 @@ CASES = [
     marks=pytest.mark.xdist_group(f"{spec.name}-{config}-{dtype}"),
   )
   for spec in all_specs()
-  for config, sequence, dtype in spec.all_cases(list(gradients.SEQUENCES), list(runner.DTYPES))
+  for config, sequence, dtype in spec.all_cases(list(verify.SEQUENCES), list(runner.DTYPES))
 ]
 
 

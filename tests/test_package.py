@@ -2,6 +2,7 @@
 
 import ast
 from collections.abc import Iterator
+import os
 import pathlib
 import subprocess
 import sys
@@ -103,3 +104,43 @@ def test_the_docs_extra_pins_what_the_site_needs(wheel):
   # The test run builds the site: the test extra holds the docs extra (inlined by the backend).
   test = {r.split(";")[0].strip() for r in requires if r.endswith("extra == 'test'")}
   assert set(docs) <= test or "jaxopt-fix[docs]" in test, test
+
+
+def test_the_installed_wheel_verifies_from_outside_the_repository(wheel, tmp_path):
+  """``python -m jaxopt_fix.verify`` from the unpacked wheel, run in an empty directory."""
+  site = tmp_path / "site"
+  wheel.extractall(site)
+  work = tmp_path / "work"
+  work.mkdir()
+  env = {**os.environ, "PYTHONPATH": str(site)}
+  where = subprocess.run(
+    [sys.executable, "-c", "import jaxopt_fix; print(jaxopt_fix.__file__)"],
+    cwd=work,
+    env=env,
+    capture_output=True,
+    text=True,
+    check=True,
+  )
+  assert pathlib.Path(where.stdout.strip()).is_relative_to(site)
+  command = [sys.executable, "-m", "jaxopt_fix.verify", "torch.optim.Adam(lr=1e-2, amsgrad=True)"]
+  short = ["--steps", "20", "--gradients", "reddi_online"]
+  agree = subprocess.run([*command, *short], cwd=work, env=env, capture_output=True, text=True)
+  assert agree.returncode == 0, agree.stdout + agree.stderr
+  assert "float64: AGREE" in agree.stdout and "float32: AGREE" in agree.stdout
+  differ = subprocess.run(
+    [*command, "--against", "optax.amsgrad(1e-2)", *short],
+    cwd=work,
+    env=env,
+    capture_output=True,
+    text=True,
+  )
+  assert differ.returncode == 1, differ.stdout + differ.stderr
+  assert "nu_max/max_exp_avg_sq" in differ.stdout
+  bad = subprocess.run(
+    [sys.executable, "-m", "jaxopt_fix.verify", "torch.optim.Adam(lr=)"],
+    cwd=work,
+    env=env,
+    capture_output=True,
+    text=True,
+  )
+  assert bad.returncode == 2 and bad.stderr.count("\n") == 1, bad.stderr

@@ -206,6 +206,7 @@ def scale_by_amsgrad(
 
   def init_fn(params):
     validation.check_float_leaves(params, "scale_by_amsgrad")
+    validation.warn_if_eps_vanishes(params, eps, "scale_by_amsgrad")
     return ScaleByAmsgradState(
       count=jnp.zeros([], jnp.int32),
       mu=optax.tree.zeros_like(params, dtype=mu_dtype),
@@ -219,26 +220,21 @@ def scale_by_amsgrad(
     mu = moments.lerp_moment(updates, state.mu, b1)
     nu = moments.ema_squared_moment(updates, state.nu, b2)
 
-    def corrected(bc1, bc2):
-      if spec.max_of == "raw":
-        nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
-      else:
-        nu_max = jax.tree.map(
-          lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu
-        )
-      nu_max = optax.tree.cast_like(nu_max, state.nu_max)
-      directions = moments.adam_direction(
-        updates,
-        mu,
-        nu_max,
-        mu_scale=1 / bc1 if spec.debias_mu else None,
-        nu_correction=bc2 if spec.debias_max else None,
-        eps=eps,
-        eps_root=eps_root,
-      )
-      return directions, nu_max
-
-    directions, nu_max = numerics.with_bias_corrections((b1, b2), count_inc, corrected)
+    bc1, bc2 = numerics.bias_corrections((b1, b2), count_inc)
+    if spec.max_of == "raw":
+      nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
+    else:
+      nu_max = jax.tree.map(lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu)
+    nu_max = optax.tree.cast_like(nu_max, state.nu_max)
+    directions = moments.adam_direction(
+      updates,
+      mu,
+      nu_max,
+      mu_scale=1 / bc1 if spec.debias_mu else None,
+      nu_correction=bc2 if spec.debias_max else None,
+      eps=eps,
+      eps_root=eps_root,
+    )
     return directions, ScaleByAmsgradState(
       count=count_inc,
       mu=optax.tree.cast_like(mu, state.mu),
@@ -339,24 +335,22 @@ def scale_by_yogi(
 
     nu = jax.tree.map(yogi_nu, updates, state.nu, is_leaf=lambda x: x is None)
 
-    def corrected(bc1, bc2):
-      if spec.debias == "adam":
-        mu_scale = 1 / bc1
-      elif spec.debias == "tfa":
-        mu_scale = jnp.sqrt(bc2) / bc1
-      else:
-        mu_scale = None
-      return moments.adam_direction(
-        updates,
-        mu,
-        nu,
-        mu_scale=mu_scale,
-        nu_correction=bc2 if spec.debias == "adam" else None,
-        eps=eps,
-        eps_root=eps_root,
-      )
-
-    directions = numerics.with_bias_corrections((b1, b2), count_inc, corrected)
+    bc1, bc2 = numerics.bias_corrections((b1, b2), count_inc)
+    if spec.debias == "adam":
+      mu_scale = 1 / bc1
+    elif spec.debias == "tfa":
+      mu_scale = jnp.sqrt(bc2) / bc1
+    else:
+      mu_scale = None
+    directions = moments.adam_direction(
+      updates,
+      mu,
+      nu,
+      mu_scale=mu_scale,
+      nu_correction=bc2 if spec.debias == "adam" else None,
+      eps=eps,
+      eps_root=eps_root,
+    )
     return directions, ScaleByYogiState(
       count=count_inc,
       mu=optax.tree.cast_like(mu, state.mu),

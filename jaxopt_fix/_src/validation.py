@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -17,23 +18,58 @@ import numpy as np
 from jaxopt_fix._src import numerics
 
 
-def concrete(value: Any) -> np.ndarray | None:
-  """``value`` as a float64 numpy array, or None if it is traced or callable."""
+def is_real_dtype(dtype: Any) -> bool:
+  """Whether ``dtype`` is an integer or real floating-point dtype (not bool, not complex)."""
+  try:
+    dtype = np.dtype(dtype)
+  except TypeError:
+    return False
+  return bool(jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating))
+
+
+def concrete(value: Any, name: str = "value") -> np.ndarray | None:
+  """``value`` as a float64 numpy array, or None if it is traced or callable.
+
+  Raises:
+    TypeError: naming ``name``, unless ``value`` is a real number or an array of real
+      numbers (strings, bools, complex numbers and ragged lists are refused, not
+      converted).
+
+  Examples:
+    >>> from jaxopt_fix._src import validation
+    >>> validation.concrete(0.5)
+    array(0.5)
+    >>> validation.concrete("0.5", "b1")
+    Traceback (most recent call last):
+    ...
+    TypeError: b1 must be a real number or an array of real numbers, got '0.5' (str).
+  """
   if numerics.is_traced(value) or callable(value):
     return None
-  return np.asarray(value, dtype=np.float64)
+  array = None
+  if not isinstance(value, str | bytes | bool | complex):
+    try:
+      array = np.asarray(value)
+    except ValueError:
+      array = None
+  if array is None or not is_real_dtype(array.dtype):
+    raise TypeError(
+      f"{name} must be a real number or an array of real numbers,"
+      f" got {value!r} ({type(value).__name__})."
+    )
+  return array.astype(np.float64)
 
 
 def check_unit_interval(name: str, value: Any) -> None:
   """Raises ValueError unless every element of ``value`` lies in [0, 1)."""
-  array = concrete(value)
+  array = concrete(value, name)
   if array is not None and not np.all((array >= 0.0) & (array < 1.0)):
     raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
 
 
 def check_non_negative(name: str, value: Any) -> None:
   """Raises ValueError unless every element of ``value`` is >= 0 (not NaN)."""
-  array = concrete(value)
+  array = concrete(value, name)
   if array is not None and not np.all(array >= 0.0):
     raise ValueError(f"{name} must be >= 0, got {value!r}.")
 
@@ -66,3 +102,26 @@ def check_float_leaves(tree: Any, transformation: str) -> None:
         " Cast it to a float dtype (or split complex params into real and"
         " imaginary parts)."
       )
+
+
+def warn_if_eps_vanishes(params: Any, eps: Any, transformation: str) -> None:
+  """Warns once if a positive concrete ``eps`` rounds to 0 in a params leaf's dtype.
+
+  A zero ``eps`` turns a zero gradient's ``0 / (sqrt(0) + eps)`` into ``0 / 0`` = NaN, as in
+  optax and torch with the same dtype (float16 rounds 1e-8 to 0).
+  """
+  array = concrete(eps, "eps")
+  if array is None:
+    return
+  value = float(np.min(array))
+  if value <= 0.0:
+    return
+  dtypes = {jnp.dtype(leaf.dtype) for leaf in jax.tree.leaves(params) if hasattr(leaf, "dtype")}
+  vanishing = sorted(str(d) for d in dtypes if np.asarray(value, d) == 0)
+  if vanishing:
+    warnings.warn(
+      f"{transformation}: eps={eps} rounds to 0 in {', '.join(vanishing)}: a zero gradient"
+      " gives 0/0 = NaN (as in optax and torch); pass a larger eps or use a wider dtype.",
+      RuntimeWarning,
+      stacklevel=3,
+    )

@@ -126,6 +126,7 @@ def _check_adadelta(lr, rho, eps, weight_decay) -> None:
   _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
 
 
+@_common.twin
 def adadelta(
   lr: optax.ScalarOrSchedule = 1.0,
   rho: jax.typing.ArrayLike = 0.9,
@@ -150,7 +151,9 @@ def adadelta(
     eps: Added inside both square roots, >= 0.
     weight_decay: L2 penalty, >= 0.
     foreach: Accepted for torch compatibility; no effect on the math.
-    capturable: Accepted for torch compatibility; no effect on the math.
+    capturable: Accepted for torch compatibility; no effect on the math. torch accepts
+      ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;
+      the twin computes the same update on every device.
     maximize: Maximize the objective instead of minimizing it.
     differentiable: Accepted for torch compatibility; no effect on the math.
 

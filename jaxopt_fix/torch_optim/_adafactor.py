@@ -191,9 +191,7 @@ def scale_by_torch_adafactor(
       return direction.astype(g.dtype), r, c, v
 
     out = jax.tree.map(leaf, updates, params, state.row_var, state.col_var, state.variance)
-    directions, row_var, col_var, variance = jax.tree.transpose(
-      jax.tree.structure(updates), jax.tree.structure((0, 0, 0, 0)), out
-    )
+    directions, row_var, col_var, variance = _common.unzip(updates, out, 4)
     return directions, ScaleByTorchAdafactorState(
       step=step,
       row_var=optax.tree.cast_like(row_var, state.row_var),
@@ -204,6 +202,7 @@ def scale_by_torch_adafactor(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+@_common.twin
 def adafactor(
   lr: optax.ScalarOrSchedule = 1e-2,
   beta2_decay: jax.typing.ArrayLike = -0.8,

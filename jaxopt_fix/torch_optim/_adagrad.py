@@ -124,6 +124,7 @@ def _check_adagrad(lr, lr_decay, weight_decay, initial_accumulator_value, eps) -
   _common.check_at_least("Invalid epsilon value", eps, 0.0)
 
 
+@_common.twin
 def adagrad(
   lr: optax.ScalarOrSchedule = 1e-2,
   lr_decay: jax.typing.ArrayLike = 0.0,

@@ -109,18 +109,15 @@ def scale_by_torch_adam(
       jax.tree.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
     )
     nu = exp_avg_sq if max_exp_avg_sq is None else max_exp_avg_sq
-    directions = numerics.with_bias_corrections(
-      (beta1, b2),
-      step,
-      lambda bias_correction1, bias_correction2: moments.adam_direction(
-        updates,
-        exp_avg,
-        nu,
-        mu_scale=1 / bias_correction1,
-        nu_correction=bias_correction2,
-        eps=eps,
-        eps_root=0.0,
-      ),
+    bias_correction1, bias_correction2 = numerics.bias_corrections((beta1, b2), step)
+    directions = moments.adam_direction(
+      updates,
+      exp_avg,
+      nu,
+      mu_scale=1 / bias_correction1,
+      nu_correction=bias_correction2,
+      eps=eps,
+      eps_root=0.0,
     )
     return directions, ScaleByTorchAdamState(
       step=step,
@@ -142,6 +139,7 @@ def _check_adam(lr, betas, eps, weight_decay) -> None:
   _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)
 
 
+@_common.twin
 def adam(
   lr: optax.ScalarOrSchedule = 1e-3,
   betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
@@ -172,7 +170,9 @@ def adam(
     amsgrad: Use the maximum of the raw second moment (torch's AMSGrad).
     foreach: Accepted for torch compatibility; no effect on the math.
     maximize: Maximize the objective instead of minimizing it.
-    capturable: Accepted for torch compatibility; no effect on the math.
+    capturable: Accepted for torch compatibility; no effect on the math. torch accepts
+      ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;
+      the twin computes the same update on every device.
     differentiable: Accepted for torch compatibility; no effect on the math.
     fused: Accepted for torch compatibility; no effect on the math.
     decoupled_weight_decay: AdamW-style weight decay.
@@ -203,6 +203,10 @@ def adam(
     freezes at 2**24); bias corrections are ``-expm1(t log beta)`` rather than
     ``1 - beta**t`` (torch's loses up to 1e-11 relative in float64 at b2 = 0.99999).
   """
+  _common.check_torch(
+    not (_common.is_torch(lr) and foreach and not capturable),
+    "lr as a Tensor is not supported for capturable=False and foreach=True",
+  )
   del foreach, capturable, differentiable, fused
   lr, b1, b2 = (_common.hyperparameter(v) for v in (lr, *betas))
   _check_adam(lr, (b1, b2), eps, weight_decay)
@@ -215,6 +219,7 @@ def adam(
   )
 
 
+@_common.twin
 def adamw(
   lr: optax.ScalarOrSchedule = 1e-3,
   betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
@@ -239,7 +244,9 @@ def adamw(
     amsgrad: Use the maximum of the raw second moment (torch's AMSGrad).
     maximize: Maximize the objective instead of minimizing it.
     foreach: Accepted for torch compatibility; no effect on the math.
-    capturable: Accepted for torch compatibility; no effect on the math.
+    capturable: Accepted for torch compatibility; no effect on the math. torch accepts
+      ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;
+      the twin computes the same update on every device.
     differentiable: Accepted for torch compatibility; no effect on the math.
     fused: Accepted for torch compatibility; no effect on the math.
 

@@ -112,6 +112,7 @@ def scale_by_torch_adamax(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+@_common.twin
 def adamax(
   lr: optax.ScalarOrSchedule = 2e-3,
   betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
@@ -138,7 +139,9 @@ def adamax(
     foreach: Accepted for torch compatibility; no effect on the math.
     maximize: Maximize the objective instead of minimizing it.
     differentiable: Accepted for torch compatibility; no effect on the math.
-    capturable: Accepted for torch compatibility; no effect on the math.
+    capturable: Accepted for torch compatibility; no effect on the math. torch accepts
+      ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;
+      the twin computes the same update on every device.
 
   Returns:
     The corresponding :class:`optax.GradientTransformationExtraArgs`.

@@ -149,6 +149,7 @@ def scale_by_torch_asgd(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+@_common.twin
 def asgd(
   lr: jax.typing.ArrayLike = 1e-2,
   lambd: jax.typing.ArrayLike = 1e-4,
@@ -177,7 +178,9 @@ def asgd(
     foreach: Accepted for torch compatibility; no effect on the math.
     maximize: Maximize the objective instead of minimizing it.
     differentiable: Accepted for torch compatibility; no effect on the math.
-    capturable: Accepted for torch compatibility; no effect on the math.
+    capturable: Accepted for torch compatibility; no effect on the math. torch accepts
+      ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;
+      the twin computes the same update on every device.
 
   Returns:
     The corresponding :class:`optax.GradientTransformationExtraArgs`; ``update`` needs

@@ -8,14 +8,159 @@ the same trajectory in both frameworks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Mapping
+import functools
+import inspect
+import math
 from typing import Any
+from typing import ParamSpec
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxopt_fix._src import numerics
 from jaxopt_fix._src import validation
+
+_P = ParamSpec("_P")
+_Factory = Callable[_P, optax.GradientTransformationExtraArgs]
+
+
+def is_torch(value: Any) -> bool:
+  """Whether ``value`` is a torch object (detected by type: torch is never imported here)."""
+  return type(value).__module__.startswith("torch")
+
+
+def _describe(value: Any) -> str:
+  return f"{value!r} ({type(value).__name__})"
+
+
+def _check_real_scalar(twin: str, name: str, value: Any, *, schedule: bool) -> None:
+  """A real scalar: a Python or numpy number, a 0-d array (traced or not), a 1-element
+  real torch tensor, or (if ``schedule``) a callable; finite when concrete."""
+  if schedule and callable(value):
+    return
+  allowed = "a real number" + (" or a schedule" if schedule else "")
+  if is_torch(value):
+    if value.numel() != 1 or value.is_complex() or str(value.dtype) == "torch.bool":
+      raise TypeError(f"{twin}: {name} must be {allowed}; got a torch tensor {_describe(value)}.")
+    value = value.item()
+  if isinstance(value, str | bytes | bool | complex | np.bool_) or not (
+    isinstance(value, int | float | np.number) or hasattr(value, "dtype")
+  ):
+    raise TypeError(f"{twin}: {name} must be {allowed}; got {_describe(value)}.")
+  dtype = getattr(value, "dtype", None)
+  if np.ndim(value) != 0 or not validation.is_real_dtype(
+    np.result_type(value) if dtype is None else dtype
+  ):
+    raise TypeError(f"{twin}: {name} must be {allowed} (a 0-d real array); got {_describe(value)}.")
+  v = validation.concrete(value, name)
+  if v is not None and not math.isfinite(float(v)):
+    raise ValueError(f"{twin}: {name} must be finite; got {value}.")
+
+
+# torch's wording where torch checks the length itself.
+_LENGTH_MESSAGES = {"ns_coefficients": "Coefficients must be a tuple of exactly 3 values"}
+
+
+def _check_argument(twin: str, name: str, value: Any, parameter: inspect.Parameter) -> None:
+  annotation, default = str(parameter.annotation), parameter.default
+  if value is None and default is None:
+    return
+  if annotation in ("bool", "bool | None"):
+    if not isinstance(value, bool | np.bool_):
+      none = " or None" if default is None else ""
+      raise TypeError(f"{twin}: {name} must be True or False{none}; got {_describe(value)}.")
+  elif annotation in ("int", "int | None"):
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+      raise TypeError(f"{twin}: {name} must be an int; got {_describe(value)}.")
+  elif annotation == "str | None":
+    if not isinstance(value, str):
+      raise TypeError(f"{twin}: {name} must be a str or None; got {_describe(value)}.")
+  elif isinstance(default, tuple):
+    if not isinstance(value, tuple | list):
+      raise TypeError(
+        f"{twin}: {name} must be a tuple of {len(default)} real numbers; got {_describe(value)}."
+      )
+    if len(value) != len(default):
+      raise ValueError(
+        _LENGTH_MESSAGES.get(name, f"{name} must be a tuple of {len(default)} real numbers")
+        + f"; got {_describe(value)}."
+      )
+    for i, (item, item_default) in enumerate(zip(value, default, strict=True)):
+      if not (item is None and item_default is None):
+        _check_real_scalar(twin, f"{name}[{i}]", item, schedule=False)
+  else:
+    # A schedule lr where the twin takes none is refused by the twin, in its own words.
+    _check_real_scalar(twin, name, value, schedule="Schedule" in annotation or name == "lr")
+
+
+def _check_torch_combinations(arguments: Mapping[str, Any]) -> None:
+  """The flag combinations torch refuses at construction, with torch's messages."""
+  if arguments.get("fused"):
+    check_torch(not arguments.get("differentiable"), "`fused` does not support `differentiable`")
+    check_torch(not arguments.get("foreach"), "`fused` and `foreach` cannot be `True` together.")
+
+
+def check_params(params: Any, twin: str) -> None:
+  """Raises TypeError, naming the leaf, unless every leaf of ``params`` is a real float array.
+
+  torch tensors are refused by name (convert them with ``jnp.asarray(t.detach().numpy())``);
+  integer and complex params are refused as the core transformations refuse them.
+  """
+  for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+    if is_torch(leaf):
+      raise TypeError(
+        f"{twin} needs JAX arrays as params, but the leaf at"
+        f" {jax.tree_util.keystr(path) or '<root>'} is a {type(leaf).__name__};"
+        " convert it with jnp.asarray(tensor.detach().cpu().numpy())."
+      )
+  validation.check_float_leaves(params, twin)
+
+
+def twin(factory: _Factory) -> _Factory:
+  """Decorates a twin factory: every argument's type checked against its annotation and
+  default (``TypeError``, or ``ValueError`` for a non-finite number, naming the argument),
+  torch's refused flag combinations refused, and ``init`` checking the params (real float
+  JAX arrays) and warning if ``eps`` vanishes in their dtype."""
+  signature = inspect.signature(factory)
+  name = f"torch_optim.{factory.__name__}"
+
+  @functools.wraps(factory)
+  def checked(*args: _P.args, **kwargs: _P.kwargs) -> optax.GradientTransformationExtraArgs:
+    arguments = signature.bind(*args, **kwargs).arguments
+    for key, value in arguments.items():
+      _check_argument(name, key, value, signature.parameters[key])
+    _check_torch_combinations(arguments)
+    tx = factory(*args, **kwargs)
+    unchecked = getattr(tx.init, "unchecked", tx.init)  # a twin built by another (AdamW)
+    eps = (
+      arguments.get("eps", signature.parameters["eps"].default)
+      if "eps" in signature.parameters
+      else None
+    )
+
+    def init(params):
+      check_params(params, name)
+      if eps is not None and not isinstance(eps, tuple):
+        validation.warn_if_eps_vanishes(params, eps, name)
+      return unchecked(params)
+
+    init.unchecked = unchecked  # pyright: ignore[reportFunctionMemberAccess]
+    return tx._replace(init=init)
+
+  return checked
+
+
+def unzip(updates: Any, out: Any, n: int) -> tuple[Any, ...]:
+  """``out``, a tree like ``updates`` of ``n``-tuples, as ``n`` trees like ``updates``
+  (``n`` empty trees when ``updates`` has no leaves)."""
+  outer = jax.tree.structure(updates)
+  if outer.num_leaves == 0:
+    return (updates,) * n
+  return jax.tree.transpose(outer, jax.tree.structure((0,) * n), out)
 
 
 def hyperparameter(value: Any) -> Any:

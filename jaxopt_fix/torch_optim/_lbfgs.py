@@ -70,6 +70,32 @@ SCHEMA = S.UnconvertibleState(
 """Not converted by ``state_from_torch`` / ``state_to_torch``: see ``reason``."""
 
 
+@jax.jit
+def _two_loop_recursion(g, old_dirs, old_stps, ro, num_old, h_diag):
+  """L-BFGS's direction from the ``num_old`` newest pairs, in torch's order.
+
+  ``q = -g``; newest to oldest ``al[i] = s_i.q * ro_i``, ``q += -al[i] * y_i``;
+  ``r = q * H_diag``; oldest to newest ``be_i = y_i.r * ro_i``, ``r += (al[i] - be_i) * s_i``.
+  Jitted at module level, so an un-jitted update compiles its loops once, not per call.
+  """
+  h = old_dirs.shape[0]
+
+  def backward(k, carry):
+    q, al = carry
+    i = h - 1 - k
+    a = numerics.rounded_product(jnp.dot(old_stps[i], q), ro[i])
+    q = jnp.where(i < num_old, q + (-a) * old_dirs[i], q)
+    return q, al.at[i].set(a)
+
+  q, al = jax.lax.fori_loop(0, h, backward, (-g, jnp.zeros([h], g.dtype)))
+
+  def forward(i, r):
+    be = numerics.rounded_product(jnp.dot(old_dirs[i], r), ro[i])
+    return jnp.where(i < num_old, r + (al[i] - be) * old_stps[i], r)
+
+  return jax.lax.fori_loop(0, h, forward, numerics.rounded_product(q, h_diag))
+
+
 def scale_by_torch_lbfgs(
   lr: optax.ScalarOrSchedule = 1.0,
   tolerance_grad: float = 1e-7,
@@ -156,27 +182,15 @@ def scale_by_torch_lbfgs(
     accept = jnp.logical_not(first) & (ys > scalar(_CURVATURE_THRESHOLD))
     old_dirs = jnp.where(accept, push(state.old_dirs, y, state.num_old), state.old_dirs)
     old_stps = jnp.where(accept, push(state.old_stps, s, state.num_old), state.old_stps)
-    ro = jnp.where(accept, push(state.ro, 1 / ys, state.num_old), state.ro)
+    # Divisors of 1 where the pair is refused: 1 / 0 there would reach jax.grad as NaN.
+    accepted_ys = jnp.where(accept, ys, scalar(1))
+    ro = jnp.where(accept, push(state.ro, 1 / accepted_ys, state.num_old), state.ro)
     num_old = jnp.where(accept, jnp.minimum(state.num_old + 1, h), state.num_old)
-    h_diag = jnp.where(accept, ys / jnp.dot(y, y), state.H_diag)
+    h_diag = jnp.where(
+      accept, accepted_ys / jnp.where(accept, jnp.dot(y, y), scalar(1)), state.H_diag
+    )
 
-    # Two-loop recursion, in torch's order: q = -g; newest to oldest
-    # al[i] = s_i.q * ro_i, q += -al[i] * y_i; r = q * H_diag; oldest to newest
-    # be_i = y_i.r * ro_i, r += (al[i] - be_i) * s_i.
-    def backward(k, carry):
-      q, al = carry
-      i = h - 1 - k
-      a = numerics.rounded_product(jnp.dot(old_stps[i], q), ro[i])
-      q = jnp.where(i < num_old, q + (-a) * old_dirs[i], q)
-      return q, al.at[i].set(a)
-
-    q, al = jax.lax.fori_loop(0, h, backward, (-g, jnp.zeros([h], dtype)))
-
-    def forward(i, r):
-      be = numerics.rounded_product(jnp.dot(old_dirs[i], r), ro[i])
-      return jnp.where(i < num_old, r + (al[i] - be) * old_stps[i], r)
-
-    r = jax.lax.fori_loop(0, h, forward, numerics.rounded_product(q, h_diag))
+    r = _two_loop_recursion(g, old_dirs, old_stps, ro, num_old, h_diag)
 
     d = jnp.where(first, -g, r)
     # torch: t = min(1., 1. / |g|_1) * lr on the first iteration, lr afterwards.
@@ -186,7 +200,7 @@ def scale_by_torch_lbfgs(
     moves = jnp.dot(g, d) <= scalar(-tolerance_change)
 
     # torch returns before everything above when the gradient is already small.
-    optimal = jnp.max(jnp.abs(g)) <= scalar(tolerance_grad)
+    optimal = jnp.max(jnp.abs(g), initial=0) <= scalar(tolerance_grad)
     step = jnp.where(optimal | jnp.logical_not(moves), jnp.zeros_like(d), d * t)
 
     def keep(updated, current):
@@ -209,6 +223,7 @@ def scale_by_torch_lbfgs(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+@_common.twin
 def lbfgs(
   lr: float | Any = 1,
   max_iter: int = 20,

@@ -241,6 +241,7 @@ def _decoupled_weight_decay_in(lr: Any, weight_decay: Any, dtype: np.dtype):
   return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
+@_common.twin
 def muon(
   lr: optax.ScalarOrSchedule = 1e-3,
   weight_decay: jax.typing.ArrayLike = 0.1,
@@ -312,7 +313,8 @@ def muon(
   """
   lr_dtype = _scalar_dtype(lr)
   lr = _common.hyperparameter(lr)
-  _common.check_lr(lr)
+  if not callable(lr):
+    _common.check_at_least("Learning rate should be >= 0 but is", lr, 0.0)
   _common.check_at_least("momentum should be >= 0 but is", momentum, 0.0)
   _common.check_at_least("weight decay should be >= 0 but is", weight_decay, 0.0)
   _common.check_torch(

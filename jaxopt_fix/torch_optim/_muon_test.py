@@ -12,7 +12,7 @@ from jaxopt_fix.torch_optim import _muon
 @pytest.mark.parametrize(
   ("kwargs", "match"),
   [
-    ({"lr": -1.0}, "Invalid learning rate"),
+    ({"lr": -1.0}, "Learning rate should be >= 0 but is"),
     ({"momentum": -0.1}, "momentum should be >= 0"),
     ({"weight_decay": -0.1}, "weight decay should be >= 0"),
     ({"adjust_lr_fn": "rms"}, "Adjust learning rate function rms is not supported"),

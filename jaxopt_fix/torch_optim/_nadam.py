@@ -86,7 +86,8 @@ def _nadam_step(updates, state, b1, b2, momentum_decay):
   dtype = numerics.compute_dtype()
   bias_correction2 = numerics.one_minus_power(b2, step)
   mu = _momentum_cache(b1, momentum_decay, step)
-  mu_next = _momentum_cache(b1, momentum_decay, step + 1)
+  # step + 1 in the compute dtype: in int32 it wraps once step saturates at 2**31 - 1.
+  mu_next = _momentum_cache(b1, momentum_decay, jnp.asarray(step, dtype) + 1)
   # torch: mu_product *= mu, a float32 tensor times a Python float rounded to float32.
   mu_product = state.mu_product * mu.astype(state.mu_product.dtype)
   product = mu_product.astype(dtype)
@@ -244,6 +245,7 @@ def _torch_nadam_update(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+@_common.twin
 def nadam(
   lr: optax.ScalarOrSchedule = 2e-3,
   betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
@@ -283,7 +285,9 @@ def nadam(
     decoupled_weight_decay: NAdamW-style weight decay.
     foreach: Accepted for torch compatibility; no effect on the math.
     maximize: Maximize the objective instead of minimizing it.
-    capturable: Accepted for torch compatibility; no effect on the math.
+    capturable: Accepted for torch compatibility; no effect on the math. torch accepts
+      ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;
+      the twin computes the same update on every device.
     differentiable: Accepted for torch compatibility; no effect on the math.
 
   Returns:

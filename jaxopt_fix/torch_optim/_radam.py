@@ -178,8 +178,10 @@ def scale_by_torch_radam(
     rho_t = sma_length(b2, step)
     rho_inf = _max_sma_length(b2, rho_t.dtype)
     rectified = rho_t > 5.0
-    # NaN where rho_t < 4 (never selected).
-    rect = jnp.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    # 1 where not selected: the ratio is negative where rho_t < 4, and a NaN there would
+    # reach jax.grad through the unselected branch of the where below.
+    ratio = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+    rect = jnp.sqrt(jnp.where(rectified, ratio, 1.0))
 
     def direction(g, m, v):
       if g is None:
@@ -200,6 +202,7 @@ def scale_by_torch_radam(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+@_common.twin
 def radam(
   lr: optax.ScalarOrSchedule = 1e-3,
   betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
@@ -227,7 +230,9 @@ def radam(
     decoupled_weight_decay: AdamW-style weight decay.
     foreach: Accepted for torch compatibility; no effect on the math.
     maximize: Maximize the objective instead of minimizing it.
-    capturable: Accepted for torch compatibility; no effect on the math.
+    capturable: Accepted for torch compatibility; no effect on the math. torch accepts
+      ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;
+      the twin computes the same update on every device.
     differentiable: Accepted for torch compatibility; no effect on the math.
 
   Returns:

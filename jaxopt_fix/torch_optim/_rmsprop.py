@@ -168,6 +168,7 @@ def _check_rmsprop(lr, alpha, eps, weight_decay, momentum) -> None:
   _common.check_at_least("Invalid alpha value", alpha, 0.0)
 
 
+@_common.twin
 def rmsprop(
   lr: optax.ScalarOrSchedule = 1e-2,
   alpha: jax.typing.ArrayLike = 0.99,
@@ -196,7 +197,9 @@ def rmsprop(
     momentum: Momentum factor, >= 0; 0 keeps no buffer; or a schedule (see
       :func:`scale_by_torch_rmsprop`).
     centered: Divide by the root of the variance estimate ``v - mean(g)**2``.
-    capturable: Accepted for torch compatibility; no effect on the math.
+    capturable: Accepted for torch compatibility; no effect on the math. torch accepts
+      ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;
+      the twin computes the same update on every device.
     foreach: Accepted for torch compatibility; no effect on the math.
     maximize: Maximize the objective instead of minimizing it.
     differentiable: Accepted for torch compatibility; no effect on the math.

@@ -106,9 +106,7 @@ def scale_by_torch_rprop(
   def update_fn(updates, state, params=None):
     del params
     out = jax.tree.map(leaf, updates, state.prev, state.step_size)
-    directions, prev, step_size = jax.tree.transpose(
-      jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), out
-    )
+    directions, prev, step_size = _common.unzip(updates, out, 3)
     return directions, ScaleByTorchRpropState(
       step=optax.safe_increment(state.step),
       prev=optax.tree.cast_like(prev, state.prev),
@@ -118,6 +116,7 @@ def scale_by_torch_rprop(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+@_common.twin
 def rprop(
   lr: jax.typing.ArrayLike = 1e-2,
   etas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.5, 1.2),
@@ -139,7 +138,9 @@ def rprop(
     lr: The initial step size, >= 0.
     etas: ``(etaminus, etaplus)`` with ``0 < etaminus < 1 < etaplus``.
     step_sizes: ``(min, max)`` step size (not validated, as in torch).
-    capturable: Accepted for torch compatibility; no effect on the math.
+    capturable: Accepted for torch compatibility; no effect on the math. torch accepts
+      ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;
+      the twin computes the same update on every device.
     foreach: Accepted for torch compatibility; no effect on the math.
     maximize: Maximize the objective instead of minimizing it.
     differentiable: Accepted for torch compatibility; no effect on the math.

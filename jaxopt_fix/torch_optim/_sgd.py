@@ -160,6 +160,7 @@ def _check_sgd(lr, momentum, dampening, weight_decay, nesterov) -> None:
     )
 
 
+@_common.twin
 def sgd(
   lr: optax.ScalarOrSchedule = 1e-3,
   momentum: jax.typing.ArrayLike = 0.0,

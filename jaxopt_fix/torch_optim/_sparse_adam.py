@@ -111,9 +111,7 @@ def scale_by_torch_sparse_adam(
       return direction.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
     out = jax.tree.map(leaf, updates, state.exp_avg, state.exp_avg_sq)
-    directions, exp_avg, exp_avg_sq = jax.tree.transpose(
-      jax.tree.structure(updates), jax.tree.structure((0, 0, 0)), out
-    )
+    directions, exp_avg, exp_avg_sq = _common.unzip(updates, out, 3)
     return directions, ScaleByTorchSparseAdamState(
       step=step, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq
     )
@@ -121,6 +119,7 @@ def scale_by_torch_sparse_adam(
   return optax.GradientTransformation(init_fn, update_fn)
 
 
+@_common.twin
 def sparse_adam(
   lr: optax.ScalarOrSchedule = 1e-3,
   betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),

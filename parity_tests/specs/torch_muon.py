@@ -11,7 +11,7 @@ product the spec lists its cases: configuration i runs sequence i mod 5 in dtype
 import torch
 
 from jaxopt_fix import torch_optim
-from parity_tests import gradients
+from jaxopt_fix import verify
 from parity_tests.config import TWIN_STEPS
 from parity_tests.config import ParitySpec
 from parity_tests.torch_configs import optim_db_configs
@@ -23,7 +23,7 @@ _CONFIGS = {
   "small_momentum_no_weight_decay": {"momentum": 0.3, "weight_decay": 0.0},
   "no_nesterov_match_rms_adamw": {"nesterov": False, "adjust_lr_fn": "match_rms_adamw", "lr": 0.02},
 }
-_SEQUENCES, _DTYPES = list(gradients.SEQUENCES), ["float32", "float64"]
+_SEQUENCES, _DTYPES = list(verify.SEQUENCES), ["float32", "float64"]
 
 SPECS = [
   ParitySpec(
