@@ -46,7 +46,7 @@ SCHEMA = S.StateSchema(
 
 
 def scale_by_torch_adam(
-  b1: jax.typing.ArrayLike = 0.9,
+  b1: jax.typing.ArrayLike | optax.Schedule = 0.9,
   b2: jax.typing.ArrayLike = 0.999,
   eps: jax.typing.ArrayLike = 1e-8,
   *,
@@ -142,7 +142,7 @@ def _check_adam(lr, betas, eps, weight_decay) -> None:
 @_common.twin
 def adam(
   lr: optax.ScalarOrSchedule = 1e-3,
-  betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
+  betas: tuple[jax.typing.ArrayLike | optax.Schedule, jax.typing.ArrayLike] = (0.9, 0.999),
   eps: jax.typing.ArrayLike = 1e-8,
   weight_decay: jax.typing.ArrayLike = 0.0,
   amsgrad: bool = False,
@@ -222,7 +222,7 @@ def adam(
 @_common.twin
 def adamw(
   lr: optax.ScalarOrSchedule = 1e-3,
-  betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
+  betas: tuple[jax.typing.ArrayLike | optax.Schedule, jax.typing.ArrayLike] = (0.9, 0.999),
   eps: jax.typing.ArrayLike = 1e-8,
   weight_decay: jax.typing.ArrayLike = 1e-2,
   amsgrad: bool = False,

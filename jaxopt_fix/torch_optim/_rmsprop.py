@@ -54,7 +54,7 @@ def _uses_momentum(momentum: Any) -> bool:
 def scale_by_torch_rmsprop(
   alpha: jax.typing.ArrayLike = 0.99,
   eps: jax.typing.ArrayLike = 1e-8,
-  momentum: jax.typing.ArrayLike = 0.0,
+  momentum: jax.typing.ArrayLike | optax.Schedule = 0.0,
   *,
   centered: bool = False,
 ) -> optax.GradientTransformation:
@@ -174,7 +174,7 @@ def rmsprop(
   alpha: jax.typing.ArrayLike = 0.99,
   eps: jax.typing.ArrayLike = 1e-8,
   weight_decay: jax.typing.ArrayLike = 0.0,
-  momentum: jax.typing.ArrayLike = 0.0,
+  momentum: jax.typing.ArrayLike | optax.Schedule = 0.0,
   centered: bool = False,
   capturable: bool = False,
   foreach: bool | None = None,

@@ -49,7 +49,7 @@ def _uses_momentum(momentum: Any) -> bool:
 
 
 def scale_by_torch_sgd(
-  momentum: jax.typing.ArrayLike = 0.0,
+  momentum: jax.typing.ArrayLike | optax.Schedule = 0.0,
   dampening: jax.typing.ArrayLike = 0.0,
   *,
   nesterov: bool = False,
@@ -163,7 +163,7 @@ def _check_sgd(lr, momentum, dampening, weight_decay, nesterov) -> None:
 @_common.twin
 def sgd(
   lr: optax.ScalarOrSchedule = 1e-3,
-  momentum: jax.typing.ArrayLike = 0.0,
+  momentum: jax.typing.ArrayLike | optax.Schedule = 0.0,
   dampening: jax.typing.ArrayLike = 0.0,
   weight_decay: jax.typing.ArrayLike = 0.0,
   nesterov: bool = False,
