@@ -78,15 +78,19 @@ class _AmsgradRow(NamedTuple):
   debias_mu: bool  # divide the first moment by 1 - b1**t
   max_of: Literal["raw", "debiased"]  # which second moment enters the max
   debias_max: bool  # divide sqrt(nu_max) by sqrt(1 - b2**t) after the max
+  # Both corrections as one factor sqrt(1 - b2**t) / (1 - b1**t) of m / (sqrt(nu_max) + eps):
+  # eps on the uncorrected root (Keras's epsilon-hat form).
+  fold_corrections: bool = False
 
 
-AmsgradVariant = Literal["torch", "paper", "optax"]
+AmsgradVariant = Literal["torch", "paper", "optax", "keras"]
 """The names of :func:`scale_by_amsgrad`'s variants."""
 
 _AMSGRAD_VARIANTS: dict[str, _AmsgradRow] = {
   "torch": _AmsgradRow(debias_mu=True, max_of="raw", debias_max=True),
   "paper": _AmsgradRow(debias_mu=False, max_of="raw", debias_max=False),
   "optax": _AmsgradRow(debias_mu=True, max_of="debiased", debias_max=False),
+  "keras": _AmsgradRow(debias_mu=True, max_of="raw", debias_max=True, fold_corrections=True),
 }
 AMSGRAD_VARIANTS: tuple[str, ...] = typing.get_args(AmsgradVariant)
 """The ``variant`` names of :func:`scale_by_amsgrad` and :func:`amsgrad`, the default first."""
@@ -148,7 +152,11 @@ def scale_by_amsgrad(
     d_t = \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon},
 
     \text{optax:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t / b_{2,t}), \qquad
-    d_t = \frac{1}{b_{1,t}} \, \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon}.
+    d_t = \frac{1}{b_{1,t}} \, \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon},
+
+    \text{keras:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t), \qquad
+    d_t = \frac{\sqrt{b_{2,t}}}{b_{1,t}} \,
+      \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon}.
 
   See :func:`jaxopt_fix.amsgrad` for the differences between the variants.
 
@@ -162,8 +170,9 @@ def scale_by_amsgrad(
       (bias-corrected) second moment, useful when differentiating through the
       update; >= 0.
     variant: ``"torch"`` (default; ``torch.optim.Adam(amsgrad=True)``),
-      ``"paper"`` (Reddi et al., Algorithm 2) or ``"optax"``
-      (``optax.scale_by_amsgrad``).
+      ``"paper"`` (Reddi et al., Algorithm 2), ``"optax"``
+      (``optax.scale_by_amsgrad``) or ``"keras"`` (Keras / TF ``Adam(amsgrad=True)``,
+      labml_nn's ``AMSGrad``: ε on the uncorrected root).
     mu_dtype: Optional dtype of the first moment; if ``None`` it is the dtype of
       the params.
 
@@ -191,7 +200,7 @@ def scale_by_amsgrad(
     <https://openreview.net/forum?id=ryQu7f-RZ>`_, ICLR 2018
 
   .. warning::
-    The three variants are different algorithms, and none matches every
+    The four variants are different algorithms, and none matches every
     framework; see the warnings of :func:`jaxopt_fix.amsgrad`.
 
   Raises:
@@ -226,12 +235,17 @@ def scale_by_amsgrad(
     else:
       nu_max = jax.tree.map(lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu)
     nu_max = optax.tree.cast_like(nu_max, state.nu_max)
+    if spec.fold_corrections:
+      mu_scale, nu_correction = jnp.sqrt(bc2) / bc1, None
+    else:
+      mu_scale = 1 / bc1 if spec.debias_mu else None
+      nu_correction = bc2 if spec.debias_max else None
     directions = moments.adam_direction(
       updates,
       mu,
       nu_max,
-      mu_scale=1 / bc1 if spec.debias_mu else None,
-      nu_correction=bc2 if spec.debias_max else None,
+      mu_scale=mu_scale,
+      nu_correction=nu_correction,
       eps=eps,
       eps_root=eps_root,
     )
