@@ -9,6 +9,9 @@
 2. A vmapped (β1, β2) sweep, ``--sweep-configs`` x ``--sweep-steps``.
 3. Compile time, run time and peak RSS as steps and configurations grow, one
    subprocess per point.
+4. ``models``: the update on pytrees shaped like real models, against optax and torch
+   (``python -m benchmarks models --help`` runs it alone; here it writes ``models.json``
+   next to ``--out``; with ``--quick``, Adam on one tiny tree).
 
 Every figure is the minimum over ``--repeats`` interleaved repeats and is
 printed with its ratio to the fastest competitor of its table: the machine is
@@ -30,6 +33,7 @@ import time
 from typing import Any
 
 from benchmarks import common
+from benchmarks import models
 from benchmarks import online
 from benchmarks import scaling
 from benchmarks import sweep
@@ -142,6 +146,9 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
   """Parses ``argv``, measures, prints and writes; returns the exit status."""
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if argv[:1] == ["models"]:
+    return models.main(argv[1:])
   args = parse_args(argv)
   try:
     with files.run_directory(args.out.parent):
@@ -223,6 +230,14 @@ def _main(args: argparse.Namespace) -> int:
           f" {_fmt_ns(p['cpu_ns_per_step']):>10s} {p['cpu_ns_per_step_vs_smallest']:11.2f}"
           f" {p['peak_rss_mb']:7.0f}MB {p['peak_rss_mb_after_import']:7.0f}MB"
         )
+
+  models_argv = ["--out", str(args.out.with_name("models.json"))] + (
+    ["--no-plot"] if args.no_plots else []
+  )
+  if args.quick:
+    models_argv += ["--quick", "--trees", "wide", "--dtypes", "float32", "--cases", "adam"]
+  models.main(models_argv)
+  results["models"] = str(args.out.with_name("models.json"))
 
   results["targets"] = targets(results)
   print("\n== targets")
