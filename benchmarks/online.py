@@ -78,27 +78,27 @@ def hand_rolled_loop(
   algo: str,
   steps: int,
   *,
-  bias_correction: BiasCorrection = "cond",
+  bias_correction: BiasCorrection = "cond_expm1",
   select: bool = True,
   unroll: int = 1,
 ) -> tuple[Compiled, float]:
   """The same float32 update written inline: carry ``(x, m, v, vmax, t)``.
 
   With the defaults it is jaxopt_fix's math op for op (torch's order of
-  operations, ``-expm1(t log b)`` with ``log b`` from the host, the direction
-  computed without the corrections once they are exactly 1, the select that
-  keeps ``v * b2`` rounded as torch rounds it). The switches take one piece away
-  at a time, to see what each costs:
+  operations, ``-expm1(t log b)`` with ``log b`` from the host inside a
+  ``lax.cond`` of scalars that returns exact ones once they are 1, as
+  ``numerics.bias_corrections``, the select that keeps ``v * b2`` rounded as
+  torch rounds it). The switches take one piece away at a time, to see what
+  each costs:
 
   Args:
     algo: "adam" or "amsgrad" (torch's: max of the raw v, then / sqrt(1 - b2^t)).
     steps: The number of steps.
-    bias_correction: ``"cond"`` (jaxopt_fix: the direction with the ``expm1``
-      corrections inside a ``lax.cond`` taken only while ``b**t`` is above
-      float32's half ulp of 1; from there on both corrections are exactly 1 and
-      the other branch computes the direction without them, as
-      ``numerics.with_bias_corrections``), ``"cond_expm1"`` (the ``lax.cond``
-      around the two ``expm1`` only), ``"expm1"`` (in every
+    bias_correction: ``"cond_expm1"`` (jaxopt_fix: the ``lax.cond`` around the two
+      ``expm1`` only, taken while ``b**t`` is above float32's half ulp of 1),
+      ``"cond"`` (the whole direction inside the ``cond``, computed without the
+      corrections once they are 1: what jaxopt_fix did before, which moved whole-tree
+      work into a branch), ``"expm1"`` (in every
       step, the same values), ``"pow"`` (``1 - b**t`` in float32, as optax),
       ``"carried"`` (running float32 powers ``p *= b`` in the carry;
       inaccurate, a speed bound) or ``"one"`` (none at all; a speed bound).
@@ -282,9 +282,9 @@ def compare(
 
 
 DIAGNOSIS_VARIANTS: dict[str, dict[str, Any]] = {
-  "hand: jaxopt_fix math (cond, select)": {},
+  "hand: jaxopt_fix math (cond around the expm1, select)": {},
   "hand: no FMA-blocking select": {"select": False},
-  "hand: cond around the expm1 only (jaxopt_fix before)": {"bias_correction": "cond_expm1"},
+  "hand: cond around the whole direction (jaxopt_fix before)": {"bias_correction": "cond"},
   "hand: expm1 in every step (no cond)": {"bias_correction": "expm1"},
   "hand: 1 - b**t (optax's)": {"bias_correction": "pow"},
   "hand: carried float32 powers": {"bias_correction": "carried", "select": False},

@@ -129,6 +129,22 @@ def test_no_recompilation(opt_name, opt_kwargs):
 
 
 @parametrize_optimizers
+def test_eager_update_compiles_nothing_after_the_first(opt_name, opt_kwargs, compilations):
+  # Un-jitted, a step dispatches programs that the first step compiled, as optax's do.
+  tx = _make(opt_name, opt_kwargs)
+  params = jnp.array([1.0, -2.0, 3.0])
+  state = tx.init(params)
+  updates, state = tx.update(jnp.array([0.1, 0.2, -0.3]), state, params)
+  params = optax.apply_updates(params, updates)
+  compilations.clear()
+  for grads in ([-0.5, 0.4, 0.3], [0.7, -0.1, 0.2]):
+    updates, state = tx.update(jnp.array(grads), state, params)
+    params = optax.apply_updates(params, updates)
+  assert compilations == []
+  assert np.all(np.isfinite(params))
+
+
+@parametrize_optimizers
 def test_extra_args_are_accepted(opt_name, opt_kwargs):
   tx = _make(opt_name, opt_kwargs)
   assert isinstance(tx, optax.GradientTransformationExtraArgs)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence
+import functools
 import math
 from typing import Any
-from typing import TypeVar
 from typing import cast
 
 import jax
 import jax.core
-import jax.custom_batching
 import jax.numpy as jnp
 import numpy as np
 
@@ -48,12 +46,7 @@ def one_minus_power(decay: jax.typing.ArrayLike, count: jax.typing.ArrayLike) ->
   ``1 - β**t`` with β rounded to float32, which at β = 0.99999 is off by 1.4e-3
   relative on the first step (6.8e-4 in Adam's step, through the square root); this
   form is accurate to a few float32 ulps for every β in [0, 1) and every t ≥ 1.
-
-  For a concrete scalar β and a scalar integer count, on CPU, the ``expm1`` runs only
-  before :func:`saturation_step` (172 steps at β = 0.9, 1.8M at 0.99999 in float32):
-  from there on the result is exactly 1, so the values are bit for bit those of the
-  plain formula, which a traced β still uses at every step. To skip the arithmetic
-  that *uses* the corrections as well, see :func:`with_bias_corrections`.
+  :func:`bias_corrections` computes several at once, with a shortcut once they are 1.
 
   Args:
     decay: The decay rate β in [0, 1); a Python float, a concrete array or a
@@ -76,62 +69,57 @@ def one_minus_power(decay: jax.typing.ArrayLike, count: jax.typing.ArrayLike) ->
     >>> float(one_minus_power(0.9, jnp.int32(10_000)))  # saturated: exactly 1
     1.0
   """
-  return with_bias_corrections((decay,), count, lambda correction: correction)
+  return bias_corrections((decay,), count)[0]
 
 
-T = TypeVar("T")
+def bias_corrections(
+  decays: Sequence[jax.typing.ArrayLike], count: jax.typing.ArrayLike
+) -> tuple[jax.Array, ...]:
+  r"""The corrections ``1 - βᵢᵗ`` of :func:`one_minus_power`, one per decay, skipped once 1.
 
+  Each is ``-expm1(t log βᵢ)``. For concrete scalar βs and a scalar integer count, on
+  CPU, the ``expm1`` runs inside a ``lax.cond`` only before the largest
+  :func:`saturation_step` of the βs; from there on the corrections are literal ones,
+  the values ``expm1`` would have rounded to (so every bit is the same). The ``cond``
+  holds scalars only: the arithmetic that uses the corrections runs outside it, so a
+  large tree pays nothing for the shortcut, and on Reddi et al.'s scalar problem
+  (``benchmarks/``) a step skips the two ``expm1``, the largest cost of its
+  iteration. The ``cond`` is a function jitted once per βs and dtypes, so an
+  un-jitted ``update`` compiles it once, not at every call. Elsewhere (a traced β,
+  a batch of βs, a float count, a GPU, where a ``cond`` costs a host round trip) the
+  corrections are computed at every step, with the same values.
 
-def with_bias_corrections(
-  decays: Sequence[jax.typing.ArrayLike], count: jax.typing.ArrayLike, fn: Callable[..., T]
-) -> T:
-  r"""``fn(1 - β₁ᵗ, 1 - β₂ᵗ, ...)``, skipping the corrections once they are exactly 1.
+  How the corrections may be used (the rules the transformations follow):
 
-  Each correction is :func:`one_minus_power`'s ``-expm1(t log β)``. For concrete
-  scalar βs and a scalar integer count, on CPU, ``fn`` runs inside a ``lax.cond``:
-  before the largest :func:`saturation_step` of the βs with the corrections, from
-  there on with literal ones. A product, quotient or square root with an exact 1
-  is exact, and XLA folds it away, so the values are bit for bit the same and a
-  saturated step costs what an uncorrected one costs: no ``expm1``, and no root or
-  division by the corrections. (On Reddi et al.'s problem, ``benchmarks/``: a
-  hand-written Adam step takes 6.0 ns with a ``cond`` around the ``expm1`` only,
-  5.6 ns with this one, 4.8 ns with no bias correction at all; the library's own
-  step takes 7.8 ns, 8.7 ns without it.) ``fn`` must therefore use the corrections only
-  through products, quotients and roots, as bias corrections are used, never
-  additively.
-
-  Under ``vmap`` over the count, the predicate is whether *every* count of the
-  batch has saturated, so the ``cond`` stays a ``cond`` (a batched predicate
-  would turn it into a select that computes both branches); until then the whole
-  batch takes the first branch, whose values are the same.
-
-  Only on CPU: XLA:GPU runs a ``cond`` by copying its predicate to the host and
-  blocking the stream, a sync per step dearer than what it skips, so elsewhere
-  ``fn`` always gets the computed corrections (the same values).
+  - **Only through products, quotients and roots.** ``-expm1`` is accurate
+    *relatively*, to a few ulps of ``1 - βᵗ``, and a product, quotient or root keeps
+    a relative error as it is. A sum with something of comparable size does not:
+    ``1 - correction`` (to recover ``βᵗ``) cancels, and past the saturation step it
+    is 0 where ``βᵗ`` is not. Use :func:`log_decay` and ``exp`` for ``βᵗ``.
+  - **Rounded where torch rounds.** torch divides by ``sqrt(1 - β₂ᵗ)`` after the
+    root of the moment and multiplies by ``1 / (1 - β₁ᵗ)`` at the end; XLA would
+    rewrite ``a / sqrt(c)`` into ``a * rsqrt(c)`` and contract ``a * c - b`` into a
+    fused multiply-add, so the twins put :func:`rounded_sqrt` and
+    :func:`rounded_product` where the order of roundings matters.
 
   Args:
     decays: The decay rates β, each as :func:`one_minus_power` takes it.
     count: The step t ≥ 1, an integer array.
-    fn: Called with one correction per decay, in :func:`compute_dtype`.
 
   Returns:
-    What ``fn`` returns.
+    One correction per decay, each of ``decay``'s shape, in :func:`compute_dtype`.
 
   Example:
     >>> import jax.numpy as jnp
-    >>> def debiased_ratio(bc1, bc2):
-    ...   return jnp.sqrt(bc2) / bc1
-    >>> float(with_bias_corrections((0.9, 0.999), jnp.int32(1), debiased_ratio))
-    0.3162...
-    >>> float(with_bias_corrections((0.9, 0.999), jnp.int32(100_000), debiased_ratio))
-    1.0
+    >>> from jaxopt_fix._src import numerics
+    >>> bc1, bc2 = numerics.bias_corrections((0.9, 0.999), jnp.int32(1))
+    >>> print(f"{float(bc1):.6f} {float(bc2):.6f}")
+    0.100000 0.001000
+    >>> [float(c) for c in numerics.bias_corrections((0.9, 0.999), jnp.int32(100_000))]
+    [1.0, 1.0]
   """
   dtype = compute_dtype()
   log_betas = [log_decay(decay) for decay in decays]
-
-  def corrected() -> T:
-    return fn(*(_one_minus_exp(log_beta, count, dtype) for log_beta in log_betas))
-
   count_dtype = getattr(count, "dtype", None)  # None for a Python number.
   steps = [
     None
@@ -140,27 +128,26 @@ def with_bias_corrections(
     for log_beta in log_betas
   ]
   if not steps or None in steps:
-    return corrected()
-  saturation = jnp.asarray(max(cast(list[int], steps)), count_dtype)
-
-  def saturating(count: jax.Array) -> T:
-    ones = [jnp.ones((), dtype) for _ in decays]
-    return jax.lax.cond(_all_reached(count, saturation), lambda: fn(*ones), corrected)
-
-  return jax.lax.platform_dependent(count, cpu=saturating, default=lambda _: corrected())
+    return tuple(_one_minus_exp(log_beta, count, dtype) for log_beta in log_betas)
+  return _saturating_corrections(
+    count, tuple(float(cast(float, b)) for b in log_betas), max(cast(list[int], steps)), dtype
+  )
 
 
-@jax.custom_batching.custom_vmap
-def _all_reached(count: jax.Array, step: jax.Array) -> jax.Array:
-  """Whether every element of ``count`` is at least ``step``; never batched (see below)."""
-  return jnp.all(count >= step)
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _saturating_corrections(
+  count: jax.Array, log_betas: tuple[float, ...], saturation: int, dtype: jnp.dtype
+) -> tuple[jax.Array, ...]:
+  """:func:`bias_corrections` for concrete βs: ones from step ``saturation`` on, on CPU."""
 
+  def corrected(count: jax.Array) -> tuple[jax.Array, ...]:
+    return tuple(_one_minus_exp(log_beta, count, dtype) for log_beta in log_betas)
 
-@_all_reached.def_vmap
-def _all_reached_vmap(axis_size, in_batched, count, step):
-  """Under ``vmap``: all of the batch at once, so that a ``cond`` on it stays a ``cond``."""
-  del axis_size, in_batched
-  return _all_reached(count, step), False
+  def saturating(count: jax.Array) -> tuple[jax.Array, ...]:
+    ones = tuple(jnp.ones((), dtype) for _ in log_betas)
+    return jax.lax.cond(count >= saturation, lambda: ones, lambda: corrected(count))
+
+  return jax.lax.platform_dependent(count, cpu=saturating, default=corrected)
 
 
 def _one_minus_exp(

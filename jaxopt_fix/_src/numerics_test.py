@@ -3,11 +3,14 @@
 import decimal
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxopt_fix
 from jaxopt_fix._src import numerics
+import jaxopt_fix.torch_optim
 
 _DECAYS = [0.0, 0.5, 0.9, 0.999, 0.99999, 0.9999999]
 _COUNTS = [1, 2, 10, 1000, 2**24, 2**31 - 1]
@@ -221,7 +224,7 @@ def _debiased_direction(m, v, bc1, bc2):
 
 
 @pytest.mark.parametrize("decays", [(0.9, 0.99), (0.5, 0.999), (0.99, 0.9)])
-def test_with_bias_corrections_is_bit_identical_across_saturation(decays):
+def test_bias_corrections_are_bit_identical_across_saturation(decays):
   # The direction over a scan of counts through the later saturation step, with
   # moments of every magnitude: the shortcut's ones against the computed corrections.
   step = max(_saturation(d) for d in decays)
@@ -235,40 +238,80 @@ def test_with_bias_corrections_is_bit_identical_across_saturation(decays):
     def body(_, xs):
       count, m_t, v_t = xs
       if with_shortcut:
-        return None, numerics.with_bias_corrections(
-          decays, count, lambda bc1, bc2: _debiased_direction(m_t, v_t, bc1, bc2)
-        )
-      return None, _debiased_direction(m_t, v_t, *(_plain(d, count) for d in decays))
+        corrections = numerics.bias_corrections(decays, count)
+      else:
+        corrections = tuple(_plain(d, count) for d in decays)
+      return None, _debiased_direction(m_t, v_t, *corrections)
 
     return jax.jit(lambda: jax.lax.scan(body, None, (jnp.asarray(counts), m, v))[1])()
 
   np.testing.assert_array_equal(_bits(run(True)), _bits(run(False)))
 
 
-def test_with_bias_corrections_stays_a_cond_under_vmap():
-  # Batched counts: the predicate is whether all have saturated, so no select of both branches.
-  def direction(count):
-    return numerics.with_bias_corrections((0.9, 0.99), count, lambda bc1, bc2: bc2 / bc1)
+def test_bias_corrections_under_vmap():
+  # Batched counts: the cond becomes a select of scalars, with the same values.
+  def ratio(count):
+    bc1, bc2 = numerics.bias_corrections((0.9, 0.99), count)
+    return bc2 / bc1
 
   counts = jnp.array([1, 5000, 3, 10_000], jnp.int32)
-  compiled = jax.jit(jax.vmap(direction)).lower(counts).compile().as_text()
-  assert ("conditional" in compiled) == (jax.default_backend() == "cpu")
   expected = [float(_plain(0.99, c) / _plain(0.9, c)) for c in counts]
-  np.testing.assert_array_equal(np.asarray(jax.vmap(direction)(counts)), np.float32(expected))
-  saturated = jnp.array([5000, 10_000], jnp.int32)
-  np.testing.assert_array_equal(np.asarray(jax.vmap(direction)(saturated)), [1.0, 1.0])
-  nested = jax.vmap(jax.vmap(direction))(jnp.stack([counts, counts[::-1]]))
+  np.testing.assert_array_equal(np.asarray(jax.vmap(ratio)(counts)), np.float32(expected))
+  nested = jax.vmap(jax.vmap(ratio))(jnp.stack([counts, counts[::-1]]))
   np.testing.assert_array_equal(np.asarray(nested[0]), np.float32(expected))
+  np.testing.assert_array_equal(np.asarray(nested[1]), np.float32(expected[::-1]))
 
 
-def test_with_bias_corrections_without_a_saturation_step():
+def test_bias_corrections_without_a_saturation_step():
   # A traced decay: the corrections are computed, with no cond.
-  def direction(b1, count):
-    return numerics.with_bias_corrections((b1, 0.99), count, lambda bc1, bc2: bc2 / bc1)
+  def ratio(b1, count):
+    bc1, bc2 = numerics.bias_corrections((b1, 0.99), count)
+    return bc2 / bc1
 
-  compiled = jax.jit(direction).lower(jnp.float32(0.9), jnp.int32(1)).compile().as_text()
+  compiled = jax.jit(ratio).lower(jnp.float32(0.9), jnp.int32(1)).compile().as_text()
   assert "conditional" not in compiled
-  assert float(jax.jit(direction)(jnp.float32(0.9), jnp.int32(1))) == pytest.approx(0.1)
+  assert float(jax.jit(ratio)(jnp.float32(0.9), jnp.int32(1))) == pytest.approx(0.1)
+
+
+def _cond_outputs(jaxpr: jax.extend.core.Jaxpr):
+  """The output avals of every ``cond`` in ``jaxpr``, its sub-jaxprs included."""
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "cond":
+      yield from (var.aval for var in eqn.outvars)
+    for param in eqn.params.values():
+      for sub in param if isinstance(param, tuple) else (param,):
+        if isinstance(sub, jax.extend.core.ClosedJaxpr):
+          yield from _cond_outputs(sub.jaxpr)
+        elif isinstance(sub, jax.extend.core.Jaxpr):
+          yield from _cond_outputs(sub)
+
+
+@pytest.mark.parametrize(
+  "tx",
+  [
+    jaxopt_fix.scale_by_amsgrad(variant="optax"),
+    jaxopt_fix.scale_by_yogi(variant="tfa"),
+    jaxopt_fix.torch_optim.adam(amsgrad=True),
+    jaxopt_fix.torch_optim.nadam(),
+    jaxopt_fix.torch_optim.radam(),
+  ],
+  ids=["amsgrad", "yogi", "adam", "nadam", "radam"],
+)
+def test_the_shortcut_holds_scalars_only(tx):
+  # Whatever uses the corrections runs outside the cond: a large tree pays nothing for it.
+  params = {"w": jnp.ones((64, 32)), "b": jnp.ones(32)}
+  jaxpr = jax.make_jaxpr(lambda g, s: tx.update(g, s, params))(params, tx.init(params)).jaxpr
+  outputs = list(_cond_outputs(jaxpr))
+  assert outputs, "no cond: the shortcut is gone"
+  assert all(aval.shape == () for aval in outputs), outputs
+
+
+def test_eager_bias_corrections_compile_once(compilations):
+  numerics.bias_corrections((0.9, 0.999), jnp.int32(1))
+  compilations.clear()
+  for count in (2, 5000, 3):
+    numerics.bias_corrections((0.9, 0.999), jnp.int32(count))
+  assert compilations == []
 
 
 def test_saturation_is_compiled_in_on_cpu():
@@ -297,3 +340,56 @@ def test_no_saturation_step_for_a_float_count():
   log_beta = numerics.log_decay(0.9)
   assert numerics.saturation_step(log_beta, np.dtype(np.float32), np.dtype(np.float32)) is None
   assert numerics.saturation_step(log_beta, np.dtype(np.float32), np.dtype(np.int32)) == 172
+
+
+# rounded_product and rounded_sqrt: each result rounded as torch's separate kernels round it.
+
+
+def _float32_operands(seed: int, size: int = 100_000) -> tuple[np.ndarray, ...]:
+  rng = np.random.default_rng(seed)
+  x = rng.standard_normal(size).astype(np.float32)
+  noise = (rng.standard_normal(size) * 1e-3).astype(np.float32)
+  return x, noise
+
+
+def test_rounded_product_is_rounded_before_a_subtraction():
+  # x * f - y with y close to x * f: a fused multiply-add keeps the exact product,
+  # torch (m.mul_(f), then sub_) rounds it. numpy rounds every operation.
+  x, noise = _float32_operands(0)
+  f = np.float32(0.999)
+  y = (x * f + noise).astype(np.float32)
+  expected = (x * f).astype(np.float32) - y
+  got = jax.jit(lambda x, y: numerics.rounded_product(x, f) - y)(x, y)
+  np.testing.assert_array_equal(_bits(got), _bits(expected))
+  assert (np.asarray(jax.jit(lambda x, y: x * f - y)(x, y)) != expected).any(), (
+    "XLA no longer contracts x * f - y: rounded_product may be unnecessary"
+  )
+
+
+def test_rounded_product_special_values():
+  x = jnp.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 3.0], jnp.float32)
+  for factor in (0.0, 2.0, np.inf):
+    with np.errstate(invalid="ignore"):  # inf * 0
+      expected = np.asarray(x) * np.float32(factor)
+    np.testing.assert_array_equal(jax.jit(numerics.rounded_product)(x, factor), expected)
+
+
+def test_rounded_sqrt_divides_after_rounding_the_root():
+  # a / sqrt(b): XLA would multiply by rsqrt(b) (two roundings of a different value).
+  a, _ = _float32_operands(1)
+  b = np.random.default_rng(2).uniform(0, 10, a.size).astype(np.float32)
+  expected = a / np.sqrt(b)
+  got = jax.jit(lambda a, b: a / numerics.rounded_sqrt(b))(a, b)
+  np.testing.assert_array_equal(_bits(got), _bits(expected))
+  assert (np.asarray(jax.jit(lambda a, b: a / jnp.sqrt(b))(a, b)) != expected).any(), (
+    "XLA no longer rewrites a / sqrt(b): rounded_sqrt may be unnecessary"
+  )
+
+
+def test_rounded_sqrt_special_values():
+  x = jnp.array([np.nan, np.inf, -1.0, 0.0, -0.0, 4.0], jnp.float32)
+  with np.errstate(invalid="ignore"):
+    expected = np.sqrt(np.asarray(x))
+  got = jax.jit(numerics.rounded_sqrt)(x)
+  np.testing.assert_array_equal(got, expected)
+  assert np.signbit(got[4]), "sqrt(-0) is -0"

@@ -78,15 +78,19 @@ class _AmsgradRow(NamedTuple):
   debias_mu: bool  # divide the first moment by 1 - b1**t
   max_of: Literal["raw", "debiased"]  # which second moment enters the max
   debias_max: bool  # divide sqrt(nu_max) by sqrt(1 - b2**t) after the max
+  # Both corrections as one factor sqrt(1 - b2**t) / (1 - b1**t) of m / (sqrt(nu_max) + eps):
+  # eps on the uncorrected root (Keras's epsilon-hat form).
+  fold_corrections: bool = False
 
 
-AmsgradVariant = Literal["torch", "paper", "optax"]
+AmsgradVariant = Literal["torch", "paper", "optax", "keras"]
 """The names of :func:`scale_by_amsgrad`'s variants."""
 
 _AMSGRAD_VARIANTS: dict[str, _AmsgradRow] = {
   "torch": _AmsgradRow(debias_mu=True, max_of="raw", debias_max=True),
   "paper": _AmsgradRow(debias_mu=False, max_of="raw", debias_max=False),
   "optax": _AmsgradRow(debias_mu=True, max_of="debiased", debias_max=False),
+  "keras": _AmsgradRow(debias_mu=True, max_of="raw", debias_max=True, fold_corrections=True),
 }
 AMSGRAD_VARIANTS: tuple[str, ...] = typing.get_args(AmsgradVariant)
 """The ``variant`` names of :func:`scale_by_amsgrad` and :func:`amsgrad`, the default first."""
@@ -148,7 +152,11 @@ def scale_by_amsgrad(
     d_t = \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon},
 
     \text{optax:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t / b_{2,t}), \qquad
-    d_t = \frac{1}{b_{1,t}} \, \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon}.
+    d_t = \frac{1}{b_{1,t}} \, \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon},
+
+    \text{keras:} \quad \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, v_t), \qquad
+    d_t = \frac{\sqrt{b_{2,t}}}{b_{1,t}} \,
+      \frac{m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{root}} + \epsilon}.
 
   See :func:`jaxopt_fix.amsgrad` for the differences between the variants.
 
@@ -162,8 +170,9 @@ def scale_by_amsgrad(
       (bias-corrected) second moment, useful when differentiating through the
       update; >= 0.
     variant: ``"torch"`` (default; ``torch.optim.Adam(amsgrad=True)``),
-      ``"paper"`` (Reddi et al., Algorithm 2) or ``"optax"``
-      (``optax.scale_by_amsgrad``).
+      ``"paper"`` (Reddi et al., Algorithm 2), ``"optax"``
+      (``optax.scale_by_amsgrad``) or ``"keras"`` (Keras / TF ``Adam(amsgrad=True)``,
+      labml_nn's ``AMSGrad``: ε on the uncorrected root).
     mu_dtype: Optional dtype of the first moment; if ``None`` it is the dtype of
       the params.
 
@@ -191,7 +200,7 @@ def scale_by_amsgrad(
     <https://openreview.net/forum?id=ryQu7f-RZ>`_, ICLR 2018
 
   .. warning::
-    The three variants are different algorithms, and none matches every
+    The four variants are different algorithms, and none matches every
     framework; see the warnings of :func:`jaxopt_fix.amsgrad`.
 
   Raises:
@@ -220,26 +229,26 @@ def scale_by_amsgrad(
     mu = moments.lerp_moment(updates, state.mu, b1)
     nu = moments.ema_squared_moment(updates, state.nu, b2)
 
-    def corrected(bc1, bc2):
-      if spec.max_of == "raw":
-        nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
-      else:
-        nu_max = jax.tree.map(
-          lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu
-        )
-      nu_max = optax.tree.cast_like(nu_max, state.nu_max)
-      directions = moments.adam_direction(
-        updates,
-        mu,
-        nu_max,
-        mu_scale=1 / bc1 if spec.debias_mu else None,
-        nu_correction=bc2 if spec.debias_max else None,
-        eps=eps,
-        eps_root=eps_root,
-      )
-      return directions, nu_max
-
-    directions, nu_max = numerics.with_bias_corrections((b1, b2), count_inc, corrected)
+    bc1, bc2 = numerics.bias_corrections((b1, b2), count_inc)
+    if spec.max_of == "raw":
+      nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
+    else:
+      nu_max = jax.tree.map(lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu)
+    nu_max = optax.tree.cast_like(nu_max, state.nu_max)
+    if spec.fold_corrections:
+      mu_scale, nu_correction = jnp.sqrt(bc2) / bc1, None
+    else:
+      mu_scale = 1 / bc1 if spec.debias_mu else None
+      nu_correction = bc2 if spec.debias_max else None
+    directions = moments.adam_direction(
+      updates,
+      mu,
+      nu_max,
+      mu_scale=mu_scale,
+      nu_correction=nu_correction,
+      eps=eps,
+      eps_root=eps_root,
+    )
     return directions, ScaleByAmsgradState(
       count=count_inc,
       mu=optax.tree.cast_like(mu, state.mu),
@@ -340,24 +349,22 @@ def scale_by_yogi(
 
     nu = jax.tree.map(yogi_nu, updates, state.nu, is_leaf=lambda x: x is None)
 
-    def corrected(bc1, bc2):
-      if spec.debias == "adam":
-        mu_scale = 1 / bc1
-      elif spec.debias == "tfa":
-        mu_scale = jnp.sqrt(bc2) / bc1
-      else:
-        mu_scale = None
-      return moments.adam_direction(
-        updates,
-        mu,
-        nu,
-        mu_scale=mu_scale,
-        nu_correction=bc2 if spec.debias == "adam" else None,
-        eps=eps,
-        eps_root=eps_root,
-      )
-
-    directions = numerics.with_bias_corrections((b1, b2), count_inc, corrected)
+    bc1, bc2 = numerics.bias_corrections((b1, b2), count_inc)
+    if spec.debias == "adam":
+      mu_scale = 1 / bc1
+    elif spec.debias == "tfa":
+      mu_scale = jnp.sqrt(bc2) / bc1
+    else:
+      mu_scale = None
+    directions = moments.adam_direction(
+      updates,
+      mu,
+      nu,
+      mu_scale=mu_scale,
+      nu_correction=bc2 if spec.debias == "adam" else None,
+      eps=eps,
+      eps_root=eps_root,
+    )
     return directions, ScaleByYogiState(
       count=count_inc,
       mu=optax.tree.cast_like(mu, state.mu),

@@ -61,6 +61,9 @@ def _amsgrad_reference(grads, variant, b1, b2, eps, eps_root):
     elif variant == "optax":  # maximum of the bias-corrected v
       v_max = np.maximum(v_max, v / bc2)
       updates.append(m / bc1 / (np.sqrt(v_max + eps_root) + eps))
+    elif variant == "keras":  # eps on the uncorrected root, corrections in the step size
+      v_max = np.maximum(v_max, v)
+      updates.append(np.sqrt(bc2) / bc1 * m / (np.sqrt(v_max + eps_root) + eps))
     else:
       raise AssertionError(variant)
   return np.stack(updates), {"mu": m, "nu": v, "nu_max": v_max}
@@ -193,7 +196,8 @@ def test_amsgrad_torch_and_optax_variants_differ():
   ("factory", "variant_a", "variant_b"),
   [
     *[
-      (jaxopt_fix.scale_by_amsgrad, a, b)
+      # torch and keras differ only in where eps goes: an eps of the order of sqrt(v).
+      (lambda variant: jaxopt_fix.scale_by_amsgrad(eps=_EPS, variant=variant), a, b)
       for a, b in itertools.combinations(jaxopt_fix.AMSGRAD_VARIANTS, 2)
     ],
     *[

@@ -46,7 +46,7 @@ SCHEMA = S.StateSchema(
 
 
 def scale_by_torch_adam(
-  b1: jax.typing.ArrayLike = 0.9,
+  b1: jax.typing.ArrayLike | optax.Schedule = 0.9,
   b2: jax.typing.ArrayLike = 0.999,
   eps: jax.typing.ArrayLike = 1e-8,
   *,
@@ -64,7 +64,9 @@ def scale_by_torch_adam(
       \cdot \frac{1}{1 - \beta_1^t}.
 
   Args:
-    b1: ``betas[0]``.
+    b1: ``betas[0]``, or a schedule of the step count (the ``momentum`` of
+      :func:`~jaxopt_fix.torch_optim.lr_scheduler.one_cycle_lr` and ``cyclic_lr``), evaluated
+      at ``step`` before it is incremented: the value torch's scheduler set for this step.
     b2: ``betas[1]``.
     eps: ``eps``.
     amsgrad: ``amsgrad``: the maximum of the raw second moment, as
@@ -99,25 +101,23 @@ def scale_by_torch_adam(
 
   def update_fn(updates, state, params=None):
     del params
+    beta1 = b1(state.step) if callable(b1) else b1
     step = optax.safe_increment(state.step)
-    exp_avg = moments.lerp_moment(updates, state.exp_avg, b1)
+    exp_avg = moments.lerp_moment(updates, state.exp_avg, beta1)
     exp_avg_sq = moments.ema_squared_moment(updates, state.exp_avg_sq, b2)
     max_exp_avg_sq = (
       jax.tree.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
     )
     nu = exp_avg_sq if max_exp_avg_sq is None else max_exp_avg_sq
-    directions = numerics.with_bias_corrections(
-      (b1, b2),
-      step,
-      lambda bias_correction1, bias_correction2: moments.adam_direction(
-        updates,
-        exp_avg,
-        nu,
-        mu_scale=1 / bias_correction1,
-        nu_correction=bias_correction2,
-        eps=eps,
-        eps_root=0.0,
-      ),
+    bias_correction1, bias_correction2 = numerics.bias_corrections((beta1, b2), step)
+    directions = moments.adam_direction(
+      updates,
+      exp_avg,
+      nu,
+      mu_scale=1 / bias_correction1,
+      nu_correction=bias_correction2,
+      eps=eps,
+      eps_root=0.0,
     )
     return directions, ScaleByTorchAdamState(
       step=step,
@@ -142,7 +142,7 @@ def _check_adam(lr, betas, eps, weight_decay) -> None:
 @_common.twin
 def adam(
   lr: optax.ScalarOrSchedule = 1e-3,
-  betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
+  betas: tuple[jax.typing.ArrayLike | optax.Schedule, jax.typing.ArrayLike] = (0.9, 0.999),
   eps: jax.typing.ArrayLike = 1e-8,
   weight_decay: jax.typing.ArrayLike = 0.0,
   amsgrad: bool = False,
@@ -163,7 +163,8 @@ def adam(
 
   Args:
     lr: Learning rate, >= 0, or an optax schedule.
-    betas: ``(b1, b2)``, each in [0, 1).
+    betas: ``(b1, b2)``, each in [0, 1); ``b1`` may be a schedule (see
+      :func:`scale_by_torch_adam`).
     eps: Added to the denominator after the bias correction, >= 0.
     weight_decay: >= 0.
     amsgrad: Use the maximum of the raw second moment (torch's AMSGrad).
@@ -221,7 +222,7 @@ def adam(
 @_common.twin
 def adamw(
   lr: optax.ScalarOrSchedule = 1e-3,
-  betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
+  betas: tuple[jax.typing.ArrayLike | optax.Schedule, jax.typing.ArrayLike] = (0.9, 0.999),
   eps: jax.typing.ArrayLike = 1e-8,
   weight_decay: jax.typing.ArrayLike = 1e-2,
   amsgrad: bool = False,
@@ -236,7 +237,8 @@ def adamw(
 
   Args:
     lr: Learning rate, >= 0, or an optax schedule.
-    betas: ``(b1, b2)``, each in [0, 1).
+    betas: ``(b1, b2)``, each in [0, 1); ``b1`` may be a schedule (see
+      :func:`scale_by_torch_adam`).
     eps: Added to the denominator after the bias correction, >= 0.
     weight_decay: Decoupled weight decay, >= 0 (torch's default 1e-2; optax's is 1e-4).
     amsgrad: Use the maximum of the raw second moment (torch's AMSGrad).

@@ -99,6 +99,22 @@ def test_jit_scan_compiles_once(name):
   chex.assert_trees_all_equal_dtypes(state, tx.init(params))
 
 
+@pytest.mark.parametrize("name", list(_TWINS))
+def test_eager_update_compiles_nothing_after_the_first(name, compilations):
+  """Un-jitted, a step dispatches programs compiled by the first one (as optax's eager updates)."""
+  tx = _TWINS[name][0]()
+  params = _params(name)
+  state = tx.init(params)
+  updates, state = tx.update(_grads(params, seed=0), state, params)
+  params = optax.apply_updates(params, updates)
+  compilations.clear()
+  for step in range(1, 3):
+    updates, state = tx.update(_grads(params, seed=step), state, params)
+    params = optax.apply_updates(params, updates)
+  assert compilations == []
+  assert all(np.all(np.isfinite(p)) for p in params)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 @pytest.mark.parametrize("name", list(_TWINS))
 def test_preserves_dtype(name, dtype):

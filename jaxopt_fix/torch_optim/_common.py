@@ -89,12 +89,27 @@ def _check_argument(twin: str, name: str, value: Any, parameter: inspect.Paramet
         _LENGTH_MESSAGES.get(name, f"{name} must be a tuple of {len(default)} real numbers")
         + f"; got {_describe(value)}."
       )
+    items = _tuple_item_annotations(annotation, len(default))
     for i, (item, item_default) in enumerate(zip(value, default, strict=True)):
       if not (item is None and item_default is None):
-        _check_real_scalar(twin, f"{name}[{i}]", item, schedule=False)
+        _check_real_scalar(twin, f"{name}[{i}]", item, schedule="Schedule" in items[i])
   else:
     # A schedule lr where the twin takes none is refused by the twin, in its own words.
     _check_real_scalar(twin, name, value, schedule="Schedule" in annotation or name == "lr")
+
+
+def _tuple_item_annotations(annotation: str, n: int) -> list[str]:
+  """The item annotations of ``"tuple[A, B]"`` (``n`` empty strings for anything else)."""
+  if not annotation.startswith("tuple[") or not annotation.endswith("]"):
+    return [""] * n
+  items, depth, start = [], 0, len("tuple[")
+  for i, char in enumerate(annotation[start:-1], start):
+    depth += {"[": 1, "]": -1}.get(char, 0)
+    if char == "," and depth == 0:
+      items.append(annotation[start:i])
+      start = i + 1
+  items.append(annotation[start:-1])
+  return items if len(items) == n else [""] * n
 
 
 def _check_torch_combinations(arguments: Mapping[str, Any]) -> None:

@@ -70,6 +70,32 @@ SCHEMA = S.UnconvertibleState(
 """Not converted by ``state_from_torch`` / ``state_to_torch``: see ``reason``."""
 
 
+@jax.jit
+def _two_loop_recursion(g, old_dirs, old_stps, ro, num_old, h_diag):
+  """L-BFGS's direction from the ``num_old`` newest pairs, in torch's order.
+
+  ``q = -g``; newest to oldest ``al[i] = s_i.q * ro_i``, ``q += -al[i] * y_i``;
+  ``r = q * H_diag``; oldest to newest ``be_i = y_i.r * ro_i``, ``r += (al[i] - be_i) * s_i``.
+  Jitted at module level, so an un-jitted update compiles its loops once, not per call.
+  """
+  h = old_dirs.shape[0]
+
+  def backward(k, carry):
+    q, al = carry
+    i = h - 1 - k
+    a = numerics.rounded_product(jnp.dot(old_stps[i], q), ro[i])
+    q = jnp.where(i < num_old, q + (-a) * old_dirs[i], q)
+    return q, al.at[i].set(a)
+
+  q, al = jax.lax.fori_loop(0, h, backward, (-g, jnp.zeros([h], g.dtype)))
+
+  def forward(i, r):
+    be = numerics.rounded_product(jnp.dot(old_dirs[i], r), ro[i])
+    return jnp.where(i < num_old, r + (al[i] - be) * old_stps[i], r)
+
+  return jax.lax.fori_loop(0, h, forward, numerics.rounded_product(q, h_diag))
+
+
 def scale_by_torch_lbfgs(
   lr: optax.ScalarOrSchedule = 1.0,
   tolerance_grad: float = 1e-7,
@@ -164,23 +190,7 @@ def scale_by_torch_lbfgs(
       accept, accepted_ys / jnp.where(accept, jnp.dot(y, y), scalar(1)), state.H_diag
     )
 
-    # Two-loop recursion, in torch's order: q = -g; newest to oldest
-    # al[i] = s_i.q * ro_i, q += -al[i] * y_i; r = q * H_diag; oldest to newest
-    # be_i = y_i.r * ro_i, r += (al[i] - be_i) * s_i.
-    def backward(k, carry):
-      q, al = carry
-      i = h - 1 - k
-      a = numerics.rounded_product(jnp.dot(old_stps[i], q), ro[i])
-      q = jnp.where(i < num_old, q + (-a) * old_dirs[i], q)
-      return q, al.at[i].set(a)
-
-    q, al = jax.lax.fori_loop(0, h, backward, (-g, jnp.zeros([h], dtype)))
-
-    def forward(i, r):
-      be = numerics.rounded_product(jnp.dot(old_dirs[i], r), ro[i])
-      return jnp.where(i < num_old, r + (al[i] - be) * old_stps[i], r)
-
-    r = jax.lax.fori_loop(0, h, forward, numerics.rounded_product(q, h_diag))
+    r = _two_loop_recursion(g, old_dirs, old_stps, ro, num_old, h_diag)
 
     d = jnp.where(first, -g, r)
     # torch: t = min(1., 1. / |g|_1) * lr on the first iteration, lr afterwards.

@@ -54,7 +54,7 @@ def _uses_momentum(momentum: Any) -> bool:
 def scale_by_torch_rmsprop(
   alpha: jax.typing.ArrayLike = 0.99,
   eps: jax.typing.ArrayLike = 1e-8,
-  momentum: jax.typing.ArrayLike = 0.0,
+  momentum: jax.typing.ArrayLike | optax.Schedule = 0.0,
   *,
   centered: bool = False,
 ) -> optax.GradientTransformation:
@@ -74,7 +74,9 @@ def scale_by_torch_rmsprop(
   Args:
     alpha: ``alpha``, the decay of both averages.
     eps: ``eps``, added outside the square root.
-    momentum: ``momentum``; 0 keeps no buffer.
+    momentum: ``momentum``; 0 keeps no buffer. Or a schedule of the step count (the
+      ``momentum`` of :func:`~jaxopt_fix.torch_optim.lr_scheduler.one_cycle_lr` and
+      ``cyclic_lr``), evaluated at ``step`` before it is incremented.
     centered: ``centered``: divide by the root of the variance estimate.
 
   Returns:
@@ -108,6 +110,7 @@ def scale_by_torch_rmsprop(
 
   def update_fn(updates, state, params=None):
     del params
+    mu = momentum(state.step) if callable(momentum) else momentum
     none = lambda x: x is None
     square_avg = moments.ema_squared_moment(updates, state.square_avg, alpha)
     if centered:
@@ -129,9 +132,7 @@ def scale_by_torch_rmsprop(
       # torch: buf.mul_(momentum).addcdiv_(grad, avg). A traced momentum keeps the buffer:
       # at 0 it holds g / avg, the same direction as without one.
       buffers = jax.tree.map(
-        lambda g, b, r: (
-          None if g is None else numerics.rounded_product(b, momentum) + g / (r + eps)
-        ),
+        lambda g, b, r: None if g is None else numerics.rounded_product(b, mu) + g / (r + eps),
         updates,
         old_buffers,
         roots,
@@ -173,7 +174,7 @@ def rmsprop(
   alpha: jax.typing.ArrayLike = 0.99,
   eps: jax.typing.ArrayLike = 1e-8,
   weight_decay: jax.typing.ArrayLike = 0.0,
-  momentum: jax.typing.ArrayLike = 0.0,
+  momentum: jax.typing.ArrayLike | optax.Schedule = 0.0,
   centered: bool = False,
   capturable: bool = False,
   foreach: bool | None = None,
@@ -193,7 +194,8 @@ def rmsprop(
     alpha: Decay of the averages, >= 0 (torch accepts values above 1).
     eps: Added to the square root, >= 0.
     weight_decay: L2 penalty, >= 0.
-    momentum: Momentum factor, >= 0; 0 keeps no buffer.
+    momentum: Momentum factor, >= 0; 0 keeps no buffer; or a schedule (see
+      :func:`scale_by_torch_rmsprop`).
     centered: Divide by the root of the variance estimate ``v - mean(g)**2``.
     capturable: Accepted for torch compatibility; no effect on the math. torch accepts
       ``capturable=True`` at construction and refuses it at ``step`` for CPU tensors;

@@ -49,7 +49,7 @@ def _uses_momentum(momentum: Any) -> bool:
 
 
 def scale_by_torch_sgd(
-  momentum: jax.typing.ArrayLike = 0.0,
+  momentum: jax.typing.ArrayLike | optax.Schedule = 0.0,
   dampening: jax.typing.ArrayLike = 0.0,
   *,
   nesterov: bool = False,
@@ -66,12 +66,16 @@ def scale_by_torch_sgd(
   with :math:`\mu = 0`, :math:`d_t = g_t` and no buffer is kept.
 
   Args:
-    momentum: ``momentum``.
+    momentum: ``momentum``, or a schedule of the step count (the ``momentum`` of
+      :func:`~jaxopt_fix.torch_optim.lr_scheduler.one_cycle_lr` and ``cyclic_lr``): then the
+      transformation is ``optax.inject_hyperparams`` of this one, whose ``count`` gives the
+      momentum of each step (torch's SGD keeps no step count).
     dampening: ``dampening`` (not applied on the first step).
     nesterov: ``nesterov``.
 
   Returns:
-    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchSGDState`.
+    A :class:`optax.GradientTransformation` with a :class:`ScaleByTorchSGDState` (inside an
+    ``optax.InjectHyperparamsState`` for a scheduled momentum).
 
   Examples:
     The first buffer is the gradient itself (no dampening), then it accumulates:
@@ -87,6 +91,10 @@ def scale_by_torch_sgd(
     >>> print(updates, optax.tree.get(state, "momentum_buffer"))
     [-0.095  0.38 ] [ 0.95 -3.8 ]
   """
+  if callable(momentum):
+    return optax.inject_hyperparams(scale_by_torch_sgd, static_args="nesterov")(
+      momentum, dampening, nesterov=nesterov
+    )
   uses_momentum = _uses_momentum(momentum)
   traced_momentum = _common.concrete_or_none(momentum) is None
 
@@ -155,7 +163,7 @@ def _check_sgd(lr, momentum, dampening, weight_decay, nesterov) -> None:
 @_common.twin
 def sgd(
   lr: optax.ScalarOrSchedule = 1e-3,
-  momentum: jax.typing.ArrayLike = 0.0,
+  momentum: jax.typing.ArrayLike | optax.Schedule = 0.0,
   dampening: jax.typing.ArrayLike = 0.0,
   weight_decay: jax.typing.ArrayLike = 0.0,
   nesterov: bool = False,
@@ -174,7 +182,8 @@ def sgd(
 
   Args:
     lr: Learning rate, >= 0, or an optax schedule.
-    momentum: Momentum factor, >= 0; 0 keeps no buffer.
+    momentum: Momentum factor, >= 0; 0 keeps no buffer; or a schedule (see
+      :func:`scale_by_torch_sgd`).
     dampening: Dampening of the gradient in the buffer (from the second step on).
     weight_decay: L2 penalty, >= 0.
     nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
