@@ -95,15 +95,16 @@ def _grads(n: int) -> list[dict[str, np.ndarray]]:
   return [{"w": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)} for _ in range(n)]
 
 
-def _continue_in_jax(run: Run, grads, first: int):
+def _continue_in_jax(run: Run, grads, first: int) -> tuple[Any, Any]:
   tx = torch_optim.from_torch(run.opt, scheduler=run.sched, named_parameters=run.names())
   params = jax.tree.map(jnp.asarray, run.params())
   state = torch_optim.state_from_torch(
     run.opt, params, scheduler=run.sched, named_parameters=run.names()
   )
+  update = jax.jit(tx.update)
   for i, g in enumerate(grads, start=first):
     extra = {"value": _metric(i)} if run.plateau else {}
-    updates, state = tx.update(jax.tree.map(jnp.asarray, g), state, params, **extra)
+    updates, state = update(jax.tree.map(jnp.asarray, g), state, params, **extra)
     params = optax.apply_updates(params, updates)
   return params, state
 
@@ -196,8 +197,9 @@ def test_each_param_group_is_scheduled_from_its_own_lr():
   ones = jax.tree.map(jnp.ones_like, params)
   for lr_w, lr_b in [(0.1, 0.03), (0.05, 0.015), (0.025, 0.0075)]:
     updates, state = tx.update(ones, state, params)
-    np.testing.assert_allclose(updates["w"], -lr_w, rtol=1e-15)
-    np.testing.assert_allclose(updates["b"], -lr_b, rtol=1e-15)
+    w, b = updates["w"], updates["b"]  # pyright: ignore[reportIndexIssue]
+    np.testing.assert_allclose(np.asarray(w), -lr_w, rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(b), -lr_b, rtol=1e-15)
 
 
 def _sgd_and_step_lr():
@@ -208,7 +210,7 @@ def _sgd_and_step_lr():
 
 def test_a_scheduler_attached_but_not_given_is_refused():
   _, opt, _ = _sgd_and_step_lr()
-  with pytest.raises(ValueError, match="initial_lr.*pass it as scheduler="):
+  with pytest.raises(ValueError, match=r"initial_lr.*pass it as scheduler="):
     torch_optim.from_torch(opt)
   with pytest.raises(ValueError, match="initial_lr"):
     torch_optim.state_to_torch(torch_optim.sgd(lr=0.1, momentum=0.9).init(jnp.zeros(2)), opt)
@@ -255,7 +257,7 @@ def test_an_lr_changed_by_hand_is_refused():
   opt.step()
   sched.step()
   opt.param_groups[0]["lr"] = 0.5
-  with pytest.raises(ValueError, match="lr is 0.5, but the twin of StepLR gives 0.1"):
+  with pytest.raises(ValueError, match=r"lr is 0\.5, but the twin of StepLR gives 0\.1"):
     torch_optim.state_from_torch(opt, jnp.zeros(2), scheduler=sched)
 
 
@@ -275,5 +277,5 @@ def test_a_scheduler_ahead_of_the_state_is_refused_and_nothing_is_written():
 
 def test_plateau_with_decoupled_weight_decay_is_refused():
   opt = torch.optim.AdamW([torch.zeros(2, requires_grad=True)])
-  with pytest.raises(ValueError, match="ReduceLROnPlateau with torch.optim.AdamW"):
+  with pytest.raises(ValueError, match=r"ReduceLROnPlateau with torch\.optim\.AdamW"):
     torch_optim.from_torch(opt, scheduler=L.ReduceLROnPlateau(opt))
