@@ -134,14 +134,14 @@ def recover(directory: pathlib.Path) -> None:
   """Finishes or discards what a killed run left in ``directory``.
 
   A committed output set is moved into place (its files were all written); an uncommitted
-  one, and every temporary file of :func:`replacing`, is deleted.
+  one, and every temporary file of :func:`replacing` in ``directory`` or below, is deleted.
   """
   for staging in sorted(directory.glob(_STAGING + "*")):
     if (staging / _COMMIT).is_file():
       _roll_forward(staging, directory)
     else:
       shutil.rmtree(staging, ignore_errors=True)
-  for leftover in directory.glob(".*.tmp"):
+  for leftover in directory.rglob(".*.tmp"):  # Also the checkpoints' (experiments.reddi).
     leftover.unlink(missing_ok=True)
 
 

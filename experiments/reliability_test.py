@@ -113,9 +113,12 @@ def test_the_next_run_finishes_a_committed_set_and_deletes_leftovers(tmp_path):
   uncommitted.mkdir()
   (uncommitted / "a.csv").write_text("newer a")
   (tmp_path / ".results.json.x1y2.tmp").write_text("{")
+  (tmp_path / "checkpoints").mkdir()
+  (tmp_path / "checkpoints" / ".state.npz.x1y2.tmp").write_bytes(b"PK")
   with files.run_directory(tmp_path):
     pass
-  assert sorted(p.name for p in tmp_path.iterdir()) == [files.LOCK, "a.csv"]
+  assert sorted(p.name for p in tmp_path.iterdir()) == [files.LOCK, "a.csv", "checkpoints"]
+  assert not list((tmp_path / "checkpoints").iterdir())
   assert (tmp_path / "a.csv").read_text() == "new a"
 
 
@@ -136,6 +139,44 @@ def test_an_interrupted_reddi_run_keeps_the_previous_outputs(tmp_path, monkeypat
   assert after == before
   assert not list(out.glob(".staging-*")) and not list(out.glob(".*.tmp"))
   capsys.readouterr()
+
+
+_SMALL_RUNS = {
+  "beta_sweep": (beta_sweep.main, ["--grid", "4", "--steps", "2020"]),
+  "perceptron_instability": (
+    perceptron.main,
+    ["--steps", "20", "--optimizers", "sgd", "--no-torch", "--no-progress"],
+  ),
+  "optimizer_zoo": (
+    optimizer_zoo.main,
+    ["--epochs", "1", "--optimizers", "yogi", "--regression-epochs", "1", "--no-progress"],
+  ),
+}
+# The last file each writes: interrupting it leaves the others written into the staging set.
+_LAST_WRITER = {
+  "beta_sweep": (files, "write_json"),
+  "perceptron_instability": (perceptron.figures, "plot_optimizers"),
+  "optimizer_zoo": (optimizer_zoo.figures, "write_regression"),
+}
+
+
+@pytest.mark.parametrize("name", list(_SMALL_RUNS))
+def test_an_interrupted_run_of_every_other_cli_keeps_the_previous_outputs(
+  name, tmp_path, monkeypatch, capsys
+):
+  main, argv = _SMALL_RUNS[name]
+  out = tmp_path / "out"
+  out.mkdir()
+  (out / "results.json").write_text('{"run": "previous"}\n')
+
+  def killed(*args, **kwargs):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(*_LAST_WRITER[name], killed)
+  assert main([*argv, "--out", str(out)]) == 130
+  capsys.readouterr()
+  assert sorted(p.name for p in out.iterdir()) == [files.LOCK, "results.json"]
+  assert (out / "results.json").read_text() == '{"run": "previous"}\n'
 
 
 # --- strict JSON --------------------------------------------------------------------------
