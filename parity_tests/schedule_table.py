@@ -55,7 +55,7 @@ def _plateau_lrs(tx: optax.GradientTransformationExtraArgs, scale: float) -> np.
 
   def step(state, m):
     updates, state = tx.update(jnp.ones(()), state, value=m)
-    return state, scale * updates
+    return state, scale * jnp.asarray(updates)
 
   _, lrs = jax.jit(lambda ms: jax.lax.scan(step, tx.init(jnp.zeros(())), ms))(
     jnp.asarray(_plateau_metrics())
@@ -283,7 +283,7 @@ def in_docs() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
   parser.add_argument("--write", action="store_true", help="update docs/torch_optim.md")
   args = parser.parse_args(argv)
   table = render()
