@@ -1,0 +1,73 @@
+"""Smoke test of ``python -m benchmarks models`` at tiny sizes: structure, no timings."""
+
+import json
+import math
+import pathlib
+
+import pytest
+
+from benchmarks import __main__ as cli
+from benchmarks import models
+
+CASES = ("adam", "amsgrad:torch")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, pathlib.Path]:
+  out = tmp_path_factory.mktemp("models") / "models.json"
+  argv = [
+    "models",
+    "--quick",
+    "--trees",
+    "wide",
+    "--dtypes",
+    "float32",
+    "--cases",
+    ",".join(CASES),
+    "--out",
+    str(out),
+  ]
+  assert cli.main(argv) == 0
+  return json.loads(out.read_text()), out
+
+
+def test_json_structure(results):
+  data, out = results
+  assert out.with_suffix(".png").stat().st_size > 0
+  assert data["device"] and data["local_devices"] >= 1
+  assert [(t["tree"], t["dtype"]) for t in data["trees"]] == [("wide", "float32")]
+  for tree in data["trees"]:
+    assert tree["leaves"] == 20 and tree["copy_bandwidth_gb_s"] > 0
+    assert [row["case"] for row in tree["cases"]] == list(CASES)
+    for row in tree["cases"]:
+      assert row["ns_per_param"]["ours"] > 0 and row["ns_per_param"]["optax"] > 0
+      assert row["bandwidth_fraction"] > 0
+      assert row["ratios"]["time/optax"] > 0 and row["ratios"]["compile/optax"] > 0
+      assert row["temp_bytes"]["ours"] is None or row["temp_bytes"]["ours"] >= 0
+      # Each torch implementation is timed or says why not.
+      for impl in ("torch_foreach", "torch_fused"):
+        assert (impl in row["seconds_per_step"]) != (impl in row["notes"])
+  assert {t["case"] for t in data["targets"]} == set(CASES)
+  assert all(isinstance(t["pass"], bool) and math.isfinite(t["ratio"]) for t in data["targets"])
+
+
+def test_every_case_builds_a_transformation():
+  for case in models.cases():
+    assert case.optax_name is None or case.optax_name in models.OPTAX
+    assert callable(case.ours().update)
+
+
+@pytest.mark.parametrize(
+  "argv", [["--trees", "cnn"], ["--cases", "adamm"], ["--dtypes", "float16"], ["--repeats", "0"]]
+)
+def test_bad_arguments_exit_2(argv, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    models.parse_args(argv)
+  assert exit_info.value.code == 2
+  assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_tree_shapes():
+  assert len(models.transformer_shapes(16)) == 148
+  assert sum(math.prod(s) for s in models.wide_shapes(10_000_000).values()) == 10_000_000
+  assert len(models.wide_shapes(10_000_000)) == 20
