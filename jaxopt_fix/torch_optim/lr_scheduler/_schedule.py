@@ -45,7 +45,7 @@ class TorchSchedule:
     kwargs: The class's keywords, without the optimizer (and ``last_epoch``).
     lr: The param group's ``lr`` when the scheduler was built (torch's ``initial_lr``),
       or None where the scheduler sets it (``CyclicLR``, ``OneCycleLR``).
-    table: The float64 values, index by index (read-only).
+    make_table: Computes :attr:`table` (the replay), called once.
     momentum: The momentum (``betas[0]`` for the Adam family) schedule that ``CyclicLR`` and
       ``OneCycleLR`` also run with ``cycle_momentum=True``, or None.
 
