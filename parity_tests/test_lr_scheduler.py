@@ -30,6 +30,7 @@ from jaxopt_fix.torch_optim import lr_scheduler
 from jaxopt_fix.torch_optim import swa_utils
 from jaxopt_fix.torch_optim.lr_scheduler import _registry
 from parity_tests import lr_scheduler_configs as C
+from parity_tests import schedule_table
 
 FACTORIES = {
   "LambdaLR": lr_scheduler.lambda_lr,
@@ -458,3 +459,8 @@ def test_custom_scheduler_is_a_clear_error():
   opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
   with pytest.raises(ValueError, match="has no twin"):
     _registry.twin_from_torch(Custom(opt))
+
+
+def test_the_docs_schedule_table_is_measured():
+  """docs/torch_optim.md's table holds what ``parity_tests.schedule_table`` measures now."""
+  assert schedule_table.in_docs() == schedule_table.render()
