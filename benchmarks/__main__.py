@@ -16,15 +16,19 @@
 Every figure is the minimum over ``--repeats`` interleaved repeats and is
 printed with its ratio to the fastest competitor of its table: the machine is
 shared, so only ratios measured side by side mean anything. Writes
-``--out`` (default ``benchmarks/results.json``) and, unless ``--no-plots``,
-``scaling.png`` next to it.
+``--out`` (default :data:`DEFAULT_OUT`, outside the repository) and, unless
+``--no-plots``, ``scaling.png`` next to it, as one set (:func:`experiments.files.output_set`);
+``--update-committed`` writes the committed ``benchmarks/results.json`` and
+``scaling.png`` instead, on purpose. A bad argument, or an output directory that cannot be
+written, prints one line and exits with status 2 before anything is measured.
 """
 
 import argparse
 from collections.abc import Sequence
-import json
+import math
 import pathlib
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -33,18 +37,38 @@ from benchmarks import models
 from benchmarks import online
 from benchmarks import scaling
 from benchmarks import sweep
+from experiments import cli
+from experiments import files
 
 HERE = pathlib.Path(__file__).resolve().parent
+DEFAULT_OUT = pathlib.Path(tempfile.gettempdir()) / "jaxopt_fix-benchmarks" / "results.json"
+"""Where a run writes without ``--out``: never over the committed numbers."""
+PROG = "python -m benchmarks"
 C_TARGET = 2.0
 """The target: the library's step within this factor of the C loop's."""
 SWEEP_NOISE = 1.05
 """The sweep target "at least as fast as hand-rolled" passes up to this ratio (timing noise)."""
 
 
+def _output_file(text: str) -> pathlib.Path:
+  if not text.strip() or text.endswith("/"):
+    raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
+  return pathlib.Path(text)
+
+
+def _check_ranges(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+  for name in ("steps", "torch_steps", "repeats", "sweep_configs", "sweep_steps"):
+    if getattr(args, name) < 1:
+      parser.error(f"argument --{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}")
+  timeout = args.torch_compile_timeout
+  if not (math.isfinite(timeout) and timeout >= 0):
+    parser.error(f"argument --torch-compile-timeout: must be finite and >= 0, got {timeout}")
+  if args.update_committed and args.out is not None:
+    parser.error("argument --update-committed: not allowed with argument --out")
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(
-    prog="python -m benchmarks", description=(__doc__ or "").split("\n")[0]
-  )
+  parser = cli.OneLineErrorParser(prog=PROG, description=(__doc__ or "").split("\n")[0])
   parser.add_argument("--steps", type=int, default=10_000_000, help="online run length")
   parser.add_argument("--torch-steps", type=int, default=20_000, help="torch steps timed")
   parser.add_argument("--repeats", type=int, default=5)
@@ -57,8 +81,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   )
   parser.add_argument("--no-scaling", action="store_true")
   parser.add_argument("--no-plots", action="store_true")
-  parser.add_argument("--out", type=pathlib.Path, default=HERE / "results.json")
+  parser.add_argument(
+    "--out", type=_output_file, default=None, help=f"the results file (default: {DEFAULT_OUT})"
+  )
+  parser.add_argument(
+    "--update-committed",
+    action="store_true",
+    help="write the committed benchmarks/results.json and scaling.png",
+  )
   args = parser.parse_args(argv)
+  _check_ranges(parser, args)
+  if args.out is None:
+    args.out = HERE / "results.json" if args.update_committed else DEFAULT_OUT
   if args.quick:
     args.repeats = min(args.repeats, 2)
     args.torch_steps = min(args.torch_steps, 200)
@@ -111,10 +145,23 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  """Parses ``argv``, measures, prints and writes; returns the exit status."""
   argv = sys.argv[1:] if argv is None else list(argv)
   if argv[:1] == ["models"]:
     return models.main(argv[1:])
   args = parse_args(argv)
+  try:
+    with files.run_directory(args.out.parent):
+      return _main(args)
+  except files.OutputError as error:
+    print(f"{PROG}: error: {error}", file=sys.stderr)
+    return 2
+  except cli.WriteError as error:
+    print(f"{PROG}: error: {error}", file=sys.stderr)
+    return 1
+
+
+def _main(args: argparse.Namespace) -> int:
   start = time.perf_counter()
   results: dict[str, Any] = {"machine": common.machine(), "args": {}}
   results["args"] = {k: str(v) if isinstance(v, pathlib.Path) else v for k, v in vars(args).items()}
@@ -183,12 +230,6 @@ def main(argv: Sequence[str] | None = None) -> int:
           f" {_fmt_ns(p['cpu_ns_per_step']):>10s} {p['cpu_ns_per_step_vs_smallest']:11.2f}"
           f" {p['peak_rss_mb']:7.0f}MB {p['peak_rss_mb_after_import']:7.0f}MB"
         )
-    if not args.no_plots:
-      try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        scaling.plot(sc, args.out.with_name("scaling.png"))
-      except ImportError as e:
-        print(f"  (no plot: {e})")
 
   models_argv = ["--out", str(args.out.with_name("models.json"))] + (
     ["--no-plot"] if args.no_plots else []
@@ -203,8 +244,13 @@ def main(argv: Sequence[str] | None = None) -> int:
   for t in results["targets"]:
     print(f"  {'PASS' if t['pass'] else 'FALL SHORT':10s} {t['target']}: ratio {t['ratio']:.2f}")
   results["total_seconds"] = time.perf_counter() - start
-  args.out.parent.mkdir(parents=True, exist_ok=True)
-  args.out.write_text(json.dumps(results, indent=1) + "\n")
+  with cli.writing(args.out.parent), files.output_set(args.out.parent) as staging:
+    if "scaling" in results and not args.no_plots:
+      try:
+        scaling.plot(results["scaling"], staging / "scaling.png")
+      except ImportError as e:
+        print(f"  (no plot: {e})")
+    files.write_json(staging / args.out.name, results, indent=1)
   print(f"\nwrote {args.out} in {results['total_seconds']:.0f} s")
   return 0
 

@@ -22,6 +22,7 @@ from typing import NoReturn
 from typing import TypeVar
 
 from experiments import arguments
+from experiments import files
 
 INTERRUPTED = 130
 """The exit status after Ctrl-C (128 + SIGINT), as a shell reports it."""
@@ -55,6 +56,18 @@ def writing(where: pathlib.Path) -> Iterator[None]:
   except OSError as error:
     path = where if error.filename is None else error.filename
     raise WriteError(f"cannot write {path}: {error.strerror}") from error
+
+
+def directory(text: str) -> pathlib.Path:
+  """An ``--out DIR`` value: any path but the empty one (which would mean the current directory).
+
+  Example:
+    >>> directory("runs/a")
+    PosixPath('runs/a')
+  """
+  if not text.strip():
+    raise argparse.ArgumentTypeError("must name a directory, got ''")
+  return pathlib.Path(text)
 
 
 def defaults(config_class: type) -> dict[str, Any]:
@@ -101,7 +114,7 @@ def main(
     return run(config)
   except arguments.ArgumentError as error:
     parser.error(f"argument {error.flag}: {error.problem}")
-  except UsageError as error:
+  except (UsageError, files.OutputError) as error:
     return _fail(parser.prog, error, 2)
   except WriteError as error:
     return _fail(parser.prog, error, 1)
@@ -121,7 +134,7 @@ def add_problem_arguments(
   """Adds ``--eps`` (no default: each optimizer's own) and ``--indexing`` (default ``indexing``).
 
   ``scope`` starts the indexing's help (``"online problem: "``) where it applies to only some
-  of the problems.
+  of the problems; ``--indexing`` then has no parsed default (absent unless given).
   """
   parser.add_argument(
     "--eps",
@@ -132,10 +145,13 @@ def add_problem_arguments(
   parser.add_argument(
     "--indexing",
     choices=indexings,
-    default=indexing,
+    # Where it applies to some problems only, whether it was given must be seen (and
+    # refused for the others): no default then, the default named in the help.
+    default=argparse.SUPPRESS if scope else indexing,
     help=(
       f"{scope}'zero': the reproductions' 0-indexed loop, large gradient on the second step;"
       " 'paper': t starts at 1, large gradient on the first step"
+      + (f" (default: {indexing!r})" if scope else "")
     ),
   )
 

@@ -239,8 +239,8 @@ def test_hyperparameters_are_taken_from_the_groups():
   opt = torch.optim.Adam(
     [{"params": tensors[:1]}, {"params": tensors[1:], "lr": torch.tensor(0.5)}], lr=0.1
   )
-  torch.optim.lr_scheduler.StepLR(opt, step_size=1)  # adds "initial_lr" to the groups
-  tx = torch_optim.from_torch(opt)
+  scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=1)  # adds "initial_lr"
+  tx = torch_optim.from_torch(opt, scheduler=scheduler)
   params = _params()
   assert torch_optim.param_labels(opt, params) == {"bias": "group0", "kernel": "group1"}
   updates, _ = tx.update(jax.tree.map(jnp.ones_like, params), tx.init(params))

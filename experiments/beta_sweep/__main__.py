@@ -17,7 +17,6 @@ This module only parses: the arguments become a
 
 import argparse
 from collections.abc import Sequence
-import pathlib
 import sys
 
 from experiments import cli
@@ -68,7 +67,7 @@ def _parser() -> cli.OneLineErrorParser:
   cli.add_problem_arguments(parser, problems.INDEXINGS, defaults["indexing"])
   parser.add_argument(
     "--out",
-    type=pathlib.Path,
+    type=cli.directory,
     default=defaults["out"],
     metavar="DIR",
     help="write the PNGs and results.json here (process 0 of a multi-process run)",

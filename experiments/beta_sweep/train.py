@@ -6,6 +6,7 @@ and ``results.json`` to the output directory.
 """
 
 import math
+import pathlib
 from typing import Any
 
 import jax
@@ -68,7 +69,11 @@ def table(entries: dict[str, dict[str, Any]]) -> str:
 
 
 def _plot(
-  config: configs.SweepConfig, result: sweep.SweepResult, b1: np.ndarray, b2: np.ndarray
+  config: configs.SweepConfig,
+  result: sweep.SweepResult,
+  b1: np.ndarray,
+  b2: np.ndarray,
+  directory: pathlib.Path,
 ) -> None:
   shape = (len(b1), len(b2))
   panels = {
@@ -92,7 +97,7 @@ def _plot(
       panels[metric],
       b1,
       b2,
-      config.out / file_name,
+      directory / file_name,
       label=figures.METRICS[metric],
       title=f"Reddi et al.'s online problem: {figures.METRICS[metric]}, {settings}",
       cmap=cmap,
@@ -105,9 +110,16 @@ def train_and_evaluate(config: configs.SweepConfig) -> sweep.SweepResult:
   """Runs the sweep of ``config``; process 0 prints the summary and writes the outputs.
 
   Raises:
+    OutputError: if the output directory cannot be written or another run holds it
+      (before anything is computed).
     WriteError: if an output cannot be written.
   """
   writer = jax.process_index() == 0
+  with files.run_directory(config.out if writer else None):
+    return _train_and_evaluate(config, writer)
+
+
+def _train_and_evaluate(config: configs.SweepConfig, writer: bool) -> sweep.SweepResult:
   b1, b2 = sweep.beta_grid(config.grid)
   b1_flat, b2_flat = (a.ravel() for a in np.meshgrid(b1, b2, indexing="ij"))
   if writer:
@@ -147,10 +159,9 @@ def train_and_evaluate(config: configs.SweepConfig) -> sweep.SweepResult:
     "compile_seconds": result.compile_seconds,
     "optimizers": entries,
   }
-  with cli.writing(config.out):
-    config.out.mkdir(parents=True, exist_ok=True)
-    _plot(config, result, b1, b2)
-    files.write_json(config.out / "results.json", results, indent=1)
+  with cli.writing(config.out), files.output_set(config.out) as staging:
+    _plot(config, result, b1, b2, staging)
+    files.write_json(staging / "results.json", results, indent=1)
   for file_name in (*FIGURES.values(), "results.json"):
     print(f"wrote {config.out / file_name}")
   return result

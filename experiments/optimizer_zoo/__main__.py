@@ -116,7 +116,7 @@ def _parser() -> cli.OneLineErrorParser:
   )
   parser.add_argument(
     "--out",
-    type=pathlib.Path,
+    type=cli.directory,
     default=argparse.SUPPRESS,
     metavar="DIR",
     help=f"write {', '.join(f'DIR/{name}' for name in FILES)} (default: write nothing)",
@@ -220,8 +220,7 @@ def _regression_table(runs: dict[str, dict[str, Any]]) -> str:
   return "\n".join(lines)
 
 
-def _write_outputs(out: pathlib.Path, results: dict[str, Any]) -> list[pathlib.Path]:
-  out.mkdir(parents=True, exist_ok=True)
+def _write_outputs(out: pathlib.Path, results: dict[str, Any]) -> None:
   paths = [out / name for name in FILES]
   files.write_json(paths[0], results, indent=1)
   runs = results["digits"]["runs"]
@@ -257,10 +256,14 @@ def _write_outputs(out: pathlib.Path, results: dict[str, Any]) -> list[pathlib.P
       f" lr 0.01, {results['regression']['epochs']} epochs, {results['dtype']}"
     ),
   )
-  return paths
 
 
 def _run(config: Config) -> int:
+  with files.run_directory(config.out):
+    return _run_in(config)
+
+
+def _run_in(config: Config) -> int:
   start = time.perf_counter()
   with jax.enable_x64(config.dtype == "float64"):
     runs = _run_digits(config)
@@ -299,9 +302,9 @@ def _run(config: Config) -> int:
       "runs": regression_runs,
     },
   }
-  with cli.writing(out):
-    paths = _write_outputs(out, results)
-  print(f"wrote {', '.join(str(path) for path in paths)}")
+  with cli.writing(out), files.output_set(out) as staging:
+    _write_outputs(staging, results)
+  print(f"wrote {', '.join(str(out / name) for name in FILES)}")
   return 0
 
 

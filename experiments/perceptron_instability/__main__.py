@@ -96,7 +96,7 @@ def _parser() -> cli.OneLineErrorParser:
   )
   parser.add_argument(
     "--out",
-    type=pathlib.Path,
+    type=cli.directory,
     default=defaults["out"],
     metavar="DIR",
     help="write results.json, losses.csv and the PNGs here",
@@ -283,6 +283,11 @@ def _write_csv(path: pathlib.Path, losses: dict[tuple[str, str], np.ndarray]) ->
 
 
 def _run(config: Config) -> int:
+  with files.run_directory(config.out):
+    return _run_in(config)
+
+
+def _run_in(config: Config) -> int:
   problem = train.make_problem(config.seed)
   lam_min, lam_max = train.hessian_extremes(problem)
   print(
@@ -337,13 +342,12 @@ def _run(config: Config) -> int:
     "seconds": total_seconds,
   }
   out = config.out
-  with cli.writing(out):
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "results.json", out / "losses.csv"]
+  with cli.writing(out), files.output_set(out) as staging:
+    written = [staging / "results.json", staging / "losses.csv"]
     files.write_json(written[0], results, indent=1)
     _write_csv(written[1], losses)
     if comparison is not None:
-      written.append(out / FIGURES[0])
+      written.append(staging / FIGURES[0])
       figures.plot_adam(
         written[-1],
         losses["adam", "jax"],
@@ -352,9 +356,9 @@ def _run(config: Config) -> int:
         sharpness,
         config.seed,
       )
-    written.append(out / FIGURES[1])
+    written.append(staging / FIGURES[1])
     figures.plot_optimizers(written[-1], losses, config.optimizers, config.seed)
-  print(f"wrote {', '.join(str(path) for path in written)}")
+  print(f"wrote {', '.join(str(out / path.name) for path in written)}")
   return 0
 
 

@@ -22,9 +22,9 @@ This module only parses: the arguments become a
 
 import argparse
 from collections.abc import Sequence
-import pathlib
 import sys
 
+from experiments import arguments
 from experiments import cli
 from experiments.reddi import config as configs
 from experiments.reddi import optimizers
@@ -76,14 +76,20 @@ def _parser() -> cli.OneLineErrorParser:
   parser.add_argument(
     "--seed",
     type=int,
-    default=defaults["seed"],
-    help="stochastic problem: the first seed; the runs use seeds SEED, SEED+1, ...",
+    default=argparse.SUPPRESS,
+    help=(
+      f"stochastic problem: the first seed; the runs use seeds SEED, SEED+1, ..."
+      f" (default: {defaults['seed']})"
+    ),
   )
   parser.add_argument(
     "--seeds",
     type=int,
-    default=defaults["seeds"],
-    help="stochastic problem: the number of seeds, run side by side (jax.vmap)",
+    default=argparse.SUPPRESS,
+    help=(
+      "stochastic problem: the number of seeds, run side by side (jax.vmap)"
+      f" (default: {defaults['seeds']})"
+    ),
   )
   parser.add_argument(
     "--record-every",
@@ -105,7 +111,7 @@ def _parser() -> cli.OneLineErrorParser:
   )
   parser.add_argument(
     "--out",
-    type=pathlib.Path,
+    type=cli.directory,
     default=argparse.SUPPRESS,
     metavar="DIR",
     help=(
@@ -129,8 +135,18 @@ def _parser() -> cli.OneLineErrorParser:
   return parser
 
 
+def _refuse_ineffective(problem: str, given: dict[str, object]) -> None:
+  """A flag that would change nothing for the problem is an error, not silently ignored."""
+  ineffective = {"online": ("seed", "seeds"), "stochastic": ("indexing",)}[problem]
+  for name in ineffective:
+    if name in given:
+      raise arguments.ArgumentError(name, f"has no effect on the {problem} problem")
+
+
 def _configure(args: argparse.Namespace) -> configs.RunConfig:
-  given = vars(args)  # --eps and --out have no default to show.
+  given = vars(args)  # --eps, --out, --seed, --seeds and --indexing: given or not.
+  _refuse_ineffective(args.problem, given)
+  defaults = cli.defaults(configs.RunConfig)
   return configs.RunConfig(
     problem=args.problem,
     steps=args.steps,
@@ -140,9 +156,9 @@ def _configure(args: argparse.Namespace) -> configs.RunConfig:
     b1=args.b1,
     b2=args.b2,
     eps=given.get("eps"),
-    indexing=args.indexing,
-    seed=args.seed,
-    seeds=args.seeds,
+    indexing=given.get("indexing", defaults["indexing"]),
+    seed=given.get("seed", defaults["seed"]),
+    seeds=given.get("seeds", defaults["seeds"]),
     record_every=args.record_every,
     chunk_steps=args.chunk_steps,
     dtype=args.dtype,

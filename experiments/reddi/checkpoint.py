@@ -3,9 +3,10 @@
 A checkpoint is an uncompressed ``.npz`` file holding the snapshot's arrays (the
 leaves of :meth:`Snapshot.tree <experiments.reddi.simulation.Snapshot.tree>`, as
 ``leaf_0``, ``leaf_1``, ...) and a JSON header ``meta``: the format version,
-the run's configuration, the tree structure, every leaf's shape and dtype, a
-SHA-256 of the leaves' bytes, the number of record points done and the run time
-so far. It is written with :func:`experiments.files.replacing`, so an
+the run's configuration, the tree structure, every leaf's shape and dtype, the
+number of record points done, the run time so far, and a SHA-256 of the rest of
+the header and the leaves' bytes (so that no header field changes unnoticed
+either). It is written with :func:`experiments.files.replacing`, so an
 interruption at any point leaves the previous checkpoint intact. Loading checks
 everything against the configuration and the fresh snapshot of the run being
 resumed; any difference or damage raises :class:`CheckpointError`, never a
@@ -42,7 +43,7 @@ from experiments import cli
 from experiments import files
 from experiments.reddi import simulation
 
-FORMAT = 2
+FORMAT = 3
 """The version of the file layout, stored in the header."""
 
 
@@ -50,8 +51,11 @@ class CheckpointError(cli.UsageError):
   """A checkpoint cannot be read, or does not belong to the run being resumed."""
 
 
-def _digest(leaves: list[np.ndarray]) -> str:
+def _digest(header: Mapping[str, Any], leaves: list[np.ndarray]) -> str:
+  """The SHA-256 of the header (but its ``sha256``) and of the leaves' bytes."""
   sha = hashlib.sha256()
+  rest = {key: value for key, value in header.items() if key != "sha256"}
+  sha.update(json.dumps(rest, sort_keys=True).encode())
   for leaf in leaves:
     sha.update(np.ascontiguousarray(leaf).tobytes())
   return sha.hexdigest()
@@ -81,10 +85,10 @@ def save(path: pathlib.Path, snapshot: simulation.Snapshot, config: Mapping[str,
     "config": _normalized(config),
     "treedef": str(treedef),
     "leaves": [[list(leaf.shape), leaf.dtype.str] for leaf in leaves],
-    "sha256": _digest(leaves),
     "records_done": snapshot.records_done,
     "run_seconds": snapshot.run_seconds,
   }
+  meta["sha256"] = _digest(meta, leaves)
   arrays: dict[str, Any] = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
   arrays["meta"] = np.array(json.dumps(meta))
   with files.replacing(path) as temporary, temporary.open("wb") as file:
@@ -161,7 +165,7 @@ def _load(
         f"leaf {i} is {leaf.dtype}{list(leaf.shape)}, this run's is"
         f" {expected.dtype}{list(expected.shape)}"
       )
-  if meta.get("sha256") != _digest(leaves):
+  if meta.get("sha256") != _digest(meta, leaves):
     raise CheckpointError("its contents do not match their checksum (damaged file)")
   records_done, run_seconds = meta.get("records_done"), meta.get("run_seconds")
   if not isinstance(records_done, int) or not isinstance(run_seconds, int | float):

@@ -97,6 +97,7 @@ class RunConfig:
     problems.check_seeds(self.seed, self.seeds)  # Also for the online problem: the flags are.
     arguments.one_of("dtype", self.dtype, DTYPES)
     arguments.distinct_names("optimizers", self.optimizers, optimizers.NAMES)
+    self._check_optimizers_take_the_settings()
     arguments.directory("out", self.out)
     if self.resume and self.out is None:
       raise arguments.ArgumentError("resume", "needs --out DIR, where the checkpoints are")
@@ -107,6 +108,18 @@ class RunConfig:
         f"{str(self.out)!r} holds the checkpoints of an earlier run; pass --resume to continue"
         f" it, or remove {str(checkpoints)!r}",
       )
+
+  def _check_optimizers_take_the_settings(self) -> None:
+    """Builds each optimizer: one that refuses the settings (torch's SparseAdam an eps or lr
+    of 0, Rprop and ASGD a schedule) is an error of ``--optimizers``, before any run."""
+    lr = optimizers.learning_rate(self.lr, self.lr_schedule)
+    for name in self.optimizers:
+      try:
+        optimizers.get_optimizer(name)(lr, self.b1, self.b2, self.eps)
+      except (ValueError, TypeError) as error:
+        raise arguments.ArgumentError(
+          "optimizers", f"{name} does not take these settings: {error}"
+        ) from error
 
   @property
   def definition(self) -> problems.Online | problems.Stochastic:

@@ -273,9 +273,10 @@ def _interrupt_on_save(monkeypatch, when: str, at: int) -> None:
 def test_cli_interrupt_then_resume_is_bit_identical(
   capsys, monkeypatch, tmp_path, _finished_run, problem, when
 ):
-  args = ["--problem", problem, "--seeds", "2", *_SMALL_RUN]
+  seeds = ["--seeds", "2"] if problem == "stochastic" else []  # Refused on the online one.
+  args = ["--problem", problem, *seeds, *_SMALL_RUN]
   whole = tmp_path / "whole"
-  if problem == "online":  # The same run as _finished_run's: --seeds is the stochastic's.
+  if problem == "online":  # The same run as _finished_run's.
     whole = _finished_run
   else:
     assert _main(capsys, *args, "--out", str(whole))[0] == 0
@@ -314,6 +315,15 @@ def _checkpointed_run(finished: pathlib.Path, out: pathlib.Path) -> None:
   shutil.copytree(finished, out)
 
 
+def _contents(out: pathlib.Path) -> dict[str, bytes]:
+  """Every file under ``out`` (but the lock) by relative path, with its bytes."""
+  return {
+    str(path.relative_to(out)): path.read_bytes()
+    for path in sorted(out.rglob("*"))
+    if path.is_file() and path.name != ".lock"
+  }
+
+
 @pytest.mark.parametrize(
   ("change", "match"),
   [
@@ -329,26 +339,31 @@ def _checkpointed_run(finished: pathlib.Path, out: pathlib.Path) -> None:
     ),
     (
       lambda out: (out / "checkpoints" / "run.json").write_text(
-        (out / "checkpoints" / "run.json").read_text().replace('"checkpoint_format": 2', '"x": 1')
+        (out / "checkpoints" / "run.json").read_text().replace('"checkpoint_format": 3', '"x": 1')
       ),
-      "checkpoint_format is None in the checkpoint, 2 here",
+      "checkpoint_format is None in the checkpoint, 3 here",
     ),
     (lambda out: (out / "checkpoints" / "run.json").write_text("{"), "unreadable"),
   ],
 )
 def test_cli_bad_checkpoint_exits_2(capsys, tmp_path, _finished_run, change, match):
+  """Refused with nothing modified: not the checkpoint, not the outputs."""
   out = tmp_path / "out"
   _checkpointed_run(_finished_run, out)
   change(out)
+  before = _contents(out)
   status, _, stderr = _main(capsys, *_SMALL_RUN, "--out", str(out), "--resume")
   assert status == 2
+  assert _contents(out) == before
   assert len(stderr.splitlines()) == 1, stderr
   assert stderr.startswith(f"{cli.PROG}: error: ") and match in stderr
 
 
 def test_cli_resume_with_other_arguments_exits_2(capsys, tmp_path, _finished_run):
+  """Refused with nothing modified: the run's checkpoints and outputs stay as they were."""
   out = tmp_path / "out"
   _checkpointed_run(_finished_run, out)
+  before = _contents(out)
   for args, match in [
     (["--lr", "0.1"], "lr is 0.01 in the checkpoint, 0.1 here"),
     (["--optimizers", "adam"], "optimizers is"),
@@ -357,6 +372,7 @@ def test_cli_resume_with_other_arguments_exits_2(capsys, tmp_path, _finished_run
     status, _, stderr = _main(capsys, *_SMALL_RUN, *args, "--out", str(out), "--resume")
     assert status == 2
     assert len(stderr.splitlines()) == 1 and match in stderr, stderr
+    assert _contents(out) == before
 
 
 def test_cli_resume_starts_a_missing_run_and_repeats_a_finished_one(capsys, tmp_path):

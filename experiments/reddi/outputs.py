@@ -125,8 +125,11 @@ def write_figure(
   x_axes.set_ylim(-1.08, 1.08)
   x_axes.set_ylabel("iterate  $x_t$")
   x_axes.set_title("Iterate")
+  t = np.concatenate([run.t for run in runs.values()])
   for axes in (regret_axes, x_axes):
     axes.set_xlabel("iteration  $t$")
+    # The t range set, not found from the data: a run that diverged (NaN) has none to show.
+    axes.set_xlim(float(t.min()), float(t.max()))
     if log_t:
       axes.set_xscale("log")
     axes.grid(True, which="major", alpha=0.3)

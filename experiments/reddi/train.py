@@ -139,8 +139,15 @@ def train_and_evaluate(config: configs.RunConfig) -> dict[str, simulation.Online
   Raises:
     CheckpointError: (a :class:`~experiments.cli.UsageError`) if the manifest or
       the checkpoint in ``out`` is damaged or belongs to another configuration.
+    OutputError: if ``out`` cannot be written or another run holds it (before anything
+      is computed).
     WriteError: if a checkpoint or an output cannot be written.
   """
+  with files.run_directory(config.out):
+    return _train_and_evaluate(config)
+
+
+def _train_and_evaluate(config: configs.RunConfig) -> dict[str, simulation.OnlineRun]:
   manifest = config.manifest()
   if config.checkpoints is not None:
     path = config.checkpoints / configs.MANIFEST
@@ -157,10 +164,10 @@ def train_and_evaluate(config: configs.RunConfig) -> dict[str, simulation.Online
   print(table(summaries))
 
   if config.out is not None:
-    paths = [config.out / name for name in ("results.json", "trajectory.csv", "figure1.png")]
-    with cli.writing(config.out):
-      files.write_json(paths[0], config.results(summaries))
-      outputs.write_trajectory(paths[1], runs)
-      outputs.write_figure(paths[2], runs, config.title())
-    print(f"wrote {', '.join(str(path) for path in paths)}")
+    names = ("results.json", "trajectory.csv", "figure1.png")
+    with cli.writing(config.out), files.output_set(config.out) as staging:
+      files.write_json(staging / names[0], config.results(summaries))
+      outputs.write_trajectory(staging / names[1], runs)
+      outputs.write_figure(staging / names[2], runs, config.title())
+    print(f"wrote {', '.join(str(config.out / name) for name in names)}")
   return runs

@@ -106,10 +106,31 @@ def _group_kwargs(twin: _registry.Twin, index: int, group: dict[str, Any]) -> di
   return kwargs
 
 
-def group_twin(optimizer: Any, index: int) -> optax.GradientTransformationExtraArgs:
-  """The twin of one param group of ``optimizer``, with that group's hyperparameters."""
+def check_no_scheduler(optimizer: Any) -> None:
+  """A scheduler attached to the optimizer but not given would be dropped silently."""
+  for k, group in enumerate(optimizer.param_groups):
+    if "initial_lr" in group:
+      raise ValueError(
+        f"param group {k} has 'initial_lr': a torch.optim.lr_scheduler drives this "
+        f"optimizer's lr; pass it as scheduler= (to keep the current lr constant instead, "
+        f"delete 'initial_lr' from the param groups)"
+      )
+
+
+def group_twin(
+  optimizer: Any, index: int, scheduler: Any = None
+) -> optax.GradientTransformationExtraArgs:
+  """The twin of one param group of ``optimizer``, with that group's hyperparameters and,
+  if given, ``scheduler``'s schedules (see :mod:`jaxopt_fix.torch_optim._torch_schedulers`)."""
   twin = twin_of(optimizer)
-  return twin.factory(**_group_kwargs(twin, index, optimizer.param_groups[index]))
+  kwargs = _group_kwargs(twin, index, optimizer.param_groups[index])
+  if scheduler is None:
+    return twin.factory(**kwargs)
+  from jaxopt_fix.torch_optim import _torch_schedulers
+
+  scheduled = _torch_schedulers.group_schedule(twin, kwargs, scheduler, index)
+  tx = twin.factory(**scheduled.kwargs)
+  return tx if scheduled.after is None else optax.chain(tx, scheduled.after)
 
 
 def _labels(params: _matching.TorchParams, tree: Any) -> Any:
@@ -154,7 +175,10 @@ def param_labels(
 
 
 def from_torch(
-  optimizer: Any, *, named_parameters: _matching.NamedParameters | None = None
+  optimizer: Any,
+  *,
+  scheduler: Any = None,
+  named_parameters: _matching.NamedParameters | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   """The twin of a live ``torch.optim`` optimizer, with its current hyperparameters.
 
@@ -167,10 +191,23 @@ def from_torch(
   given to ``init``: keyed by the torch parameters' names (from ``named_parameters`` or
   the optimizer's ``param_names``), or with leaves in param-group order.
 
-  A learning-rate scheduler is not converted: the twin takes the group's current ``lr``.
+  With ``scheduler`` (a ``torch.optim.lr_scheduler`` or ``swa_utils.SWALR`` object bound to
+  ``optimizer``), each group's ``lr`` is the scheduler's twin
+  (:mod:`jaxopt_fix.torch_optim.lr_scheduler`) as it was constructed, for the per-iteration
+  pattern ``opt.step(); sched.step()``: update ``k + 1`` uses torch's lr after ``k``
+  scheduler steps. ``CyclicLR`` and ``OneCycleLR`` also schedule ``momentum`` /
+  ``betas[0]``. ``ReduceLROnPlateau`` becomes the twin with ``lr=1`` chained with
+  :func:`~jaxopt_fix.torch_optim.lr_scheduler.reduce_lr_on_plateau` (give the metric as
+  ``update(..., value=m)``). A run in the middle of a schedule continues from the state:
+  :func:`state_from_torch` with the same ``scheduler``. For per-epoch stepping, build the
+  twin directly with ``lr=lambda count: schedule(count // steps_per_epoch)``.
+
+  Without ``scheduler``, an optimizer that a scheduler has touched (its groups have
+  ``initial_lr``) is refused, rather than its schedule dropped.
 
   Args:
     optimizer: A ``torch.optim`` optimizer of a class with a twin (not a subclass).
+    scheduler: The optimizer's learning-rate scheduler, or None.
     named_parameters: The parameters' names (``model.named_parameters()``), for several
       param groups of an optimizer not built from them.
 
@@ -179,8 +216,9 @@ def from_torch(
 
   Raises:
     TypeError: for an optimizer class without a twin, naming it and the supported ones.
-    ValueError: for a param-group key the twin does not accept (nothing is dropped), or
-      a value the twin rejects.
+    ValueError: for a param-group key the twin does not accept (nothing is dropped), a
+      value the twin rejects, a scheduler without a twin (a custom subclass) or bound to
+      another optimizer, or a scheduler attached but not given.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -197,7 +235,13 @@ def from_torch(
     [-0.5 -0.5 -0.5] [-0.25]
   """
   twin_of(optimizer)
-  txs = [group_twin(optimizer, k) for k in range(len(optimizer.param_groups))]
+  if scheduler is None:
+    check_no_scheduler(optimizer)
+  else:
+    from jaxopt_fix.torch_optim import _torch_schedulers
+
+    _torch_schedulers.check_scheduler(optimizer, scheduler)
+  txs = [group_twin(optimizer, k, scheduler) for k in range(len(optimizer.param_groups))]
   if len(txs) == 1:
     return txs[0]
   label_fn: Callable[[Any], Any] = functools.partial(

@@ -5,11 +5,12 @@
 - arguments: each is type-checked against its annotation and default (strings, lists,
   complex numbers, bools for numbers, numbers for bools, tuples of the wrong length), and
   non-finite numbers are refused, at construction;
-- the saturating count: five steps from count 2**31 - 3 stay finite and end saturated;
+- the saturating count: ten steps from count 2**31 - 3 stay finite and end saturated;
 - ``jax.grad`` through ten updates agrees with central finite differences;
 - a float16 ``eps`` that rounds to 0 warns at ``init``.
 """
 
+import functools
 import inspect
 import warnings
 
@@ -171,77 +172,86 @@ def _grad(params):
 
 def _saturate(state):
   def leaf(path, x):
-    key = path[-1]
-    field = getattr(key, "name", None)
-    return jnp.full_like(x, _INT_MAX - 2) if field in _COUNTERS else x
+    return jnp.full_like(x, _INT_MAX - 2) if getattr(path[-1], "name", None) in _COUNTERS else x
 
   return jax.tree_util.tree_map_with_path(leaf, state)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_five_steps_from_the_saturation_point_stay_finite(name):
-  """Count 2**31 - 3: two steps to saturate, three at the saturated count (the NAdam twin
-  turned NaN forever there: ``step + 1`` wrapped)."""
-  tx = _twin(name)
-  params = _params()
+def _counters(state) -> list[int]:
+  return [
+    int(x)
+    for path, x in jax.tree_util.tree_leaves_with_path(state)
+    if getattr(path[-1], "name", None) in _COUNTERS
+  ]
 
-  @jax.jit
-  def run(params):
+
+# Muon orthogonalizes in bfloat16, as torch does: its update is piecewise constant at the
+# scale of a finite difference, so its reference is the slope of the least-squares line
+# through 25 points over +-0.03, where the rounding noise averages out.
+_MUON_OFFSETS = np.linspace(-0.03, 0.03, 25)
+_OFFSETS = np.array([-1e-6, 1e-6])
+
+
+@functools.cache
+def _program(name: str):
+  """Ten updates from ``(params, state)``, compiled once per twin (in float64) for both the
+  saturation and the gradient tests: ``w . params_10`` and its gradient in ``params_0`` at
+  ``params_0`` moved by each offset along each coordinate, and the last state and updates."""
+  tx = _twin(name, lr=0.02) if name == "muon" else _twin(name)
+  weights = jnp.linspace(1.0, -0.5, 6).reshape(2, 3)
+  offsets = jnp.asarray(_MUON_OFFSETS if name == "muon" else _OFFSETS)
+
+  def objective(w0, state):
     def body(carry, _):
       params, state = carry
       updates, state = tx.update(_grad(params), state, params)
       return (optax.apply_updates(params, updates), state), updates
 
-    return jax.lax.scan(body, (params, _saturate(tx.init(params))), length=5)
+    (params, state), updates = jax.lax.scan(body, ({"w": w0}, state), length=10)
+    return jnp.sum(weights * params["w"]), (params, state, updates)
 
-  (params, state), updates = run(params)
-  assert np.isfinite(np.asarray(updates["w"])).all()
-  assert np.isfinite(np.asarray(params["w"])).all()
-  counters = [
-    x
-    for path, x in jax.tree_util.tree_leaves_with_path(state)
-    if getattr(path[-1], "name", None) in _COUNTERS
-  ]
-  assert all(int(c) == _INT_MAX for c in counters)
-  assert counters or name == "sgd"  # SGD keeps no count
+  @jax.jit
+  def run(w0, state):
+    moves = jnp.eye(6).reshape(6, 1, 2, 3) * offsets[None, :, None, None]
+    points = jnp.concatenate([w0[None], (w0[None, None] + moves).reshape(-1, 2, 3)])
+    (values, aux), grads = jax.vmap(jax.value_and_grad(objective, has_aux=True), in_axes=(0, None))(
+      points, state
+    )
+    centered = values[1:].reshape(6, -1) - jnp.mean(
+      values[1:].reshape(6, -1), axis=1, keepdims=True
+    )
+    slopes = (centered @ offsets / jnp.sum(offsets**2)).reshape(2, 3)
+    return grads[0], slopes, jax.tree.map(lambda x: x[0], aux)
+
+  return tx, run
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ten_steps_from_the_saturation_point_stay_finite(name):
+  """Count 2**31 - 3: two steps to saturate, eight at the saturated count (the NAdam twin
+  turned NaN forever there: ``step + 1`` wrapped)."""
+  with jax.enable_x64(True):
+    tx, run = _program(name)
+    w0 = _params()["w"].astype(jnp.float64)
+    grad, _, (params, state, updates) = run(w0, _saturate(tx.init({"w": w0})))
+  for value in (grad, params["w"], updates["w"]):
+    assert np.isfinite(np.asarray(value)).all()
+  assert all(c == _INT_MAX for c in _counters(state))
+  assert _counters(state) or name == "sgd"  # SGD keeps no count.
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_grad_through_ten_updates_matches_finite_differences(name):
   """d(w . params_10)/d params_0, reverse mode against central differences, in float64
-  (the RAdam and L-BFGS twins gave NaN: an unselected branch of a where was NaN).
-
-  Muon orthogonalizes in bfloat16, as torch does: its update is piecewise constant at the
-  scale of a finite difference, so its reference is the slope of the least-squares line
-  through 25 points over +-0.03 (where the rounding noise averages out), to 0.1.
-  """
+  (the RAdam and L-BFGS twins gave NaN: an unselected branch of a where was NaN). Muon's
+  reference is a least-squares slope (see ``_MUON_OFFSETS``), to 0.1."""
   with jax.enable_x64(True):
-    tx = _twin(name, lr=0.02) if name == "muon" else _twin(name)
-    weights = jnp.linspace(1.0, -0.5, 6).reshape(2, 3)
-    offsets = jnp.linspace(-0.03, 0.03, 25) if name == "muon" else jnp.array([-1e-6, 1e-6])
-
-    def objective(w0):
-      def body(carry, _):
-        params, state = carry
-        updates, state = tx.update(_grad(params), state, params)
-        return (optax.apply_updates(params, updates), state), None
-
-      params = {"w": w0}
-      (params, _), _ = jax.lax.scan(body, (params, tx.init(params)), length=10)
-      return jnp.sum(weights * params["w"])
-
-    @jax.jit
-    def both(w0):
-      moves = jnp.eye(6).reshape(6, 1, 2, 3) * offsets[None, :, None, None]
-      values = jax.vmap(jax.vmap(objective))(w0[None, None] + moves)
-      centered = values - jnp.mean(values, axis=1, keepdims=True)
-      slopes = centered @ offsets / jnp.sum(offsets**2)
-      return jax.grad(objective)(w0), slopes.reshape(2, 3)
-
-    grad, finite_differences = both(_params()["w"].astype(jnp.float64))
-    assert np.isfinite(np.asarray(grad)).all()
-    tolerance = {"atol": 0.1} if name == "muon" else {"rtol": 1e-6, "atol": 1e-8}
-    np.testing.assert_allclose(grad, finite_differences, **tolerance)
+    tx, run = _program(name)
+    w0 = _params()["w"].astype(jnp.float64)
+    grad, finite_differences, _ = run(w0, tx.init({"w": w0}))
+  assert np.isfinite(np.asarray(grad)).all()
+  tolerance = {"atol": 0.1} if name == "muon" else {"rtol": 1e-6, "atol": 1e-8}
+  np.testing.assert_allclose(grad, finite_differences, **tolerance)
 
 
 def _eps_vanishes_in_float16(name: str) -> bool:

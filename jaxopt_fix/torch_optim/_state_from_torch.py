@@ -18,6 +18,7 @@ from jaxopt_fix.torch_optim import _from_torch
 from jaxopt_fix.torch_optim import _matching
 from jaxopt_fix.torch_optim import _state_parts
 from jaxopt_fix.torch_optim import _state_schema as S
+from jaxopt_fix.torch_optim import _torch_schedulers
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
 
@@ -70,10 +71,26 @@ def _fill_group(
   torch_states: list[dict[str, Any]],
   torch_indices: list[int],
   params: _matching.TorchParams,
+  scheduler: Any,
 ) -> Any:
-  """The group's state with the twin's fields set from torch's per-parameter states."""
+  """The group's state with the twin's fields set from torch's per-parameter states, and its
+  schedule counts at the scheduler's position (if a scheduler is given)."""
+  position = None if scheduler is None else _torch_schedulers.position(scheduler)
+
+  def on_plateau(node):
+    return _torch_schedulers.plateau_state(scheduler, node)
+
   if not any(torch_states):
-    return group_state  # no step yet: the fresh state is torch's
+    if scheduler is None:
+      return group_state  # no step yet: the fresh state is torch's
+    if schema.step is not None and position != 0:
+      raise ValueError(
+        f"param group {k}: the scheduler has been stepped {position} times but the optimizer "
+        f"has not stepped yet"
+      )
+    return _state_parts.walk(
+      group_state, schema, lambda n: n, lambda c: _like(c, position), on_plateau
+    )
   empty = [t for t, s in zip(torch_indices, torch_states, strict=True) if not s]
   if empty:
     raise ValueError(
@@ -92,6 +109,12 @@ def _fill_group(
     if not all(holders(schema.step.field)):
       raise ValueError(f"{where}: some parameters have no torch step")
     step = _torch_step([s[schema.step.field] for s in torch_states], where)
+    if position is not None and step != position:
+      raise ValueError(
+        f"{where}: torch's step is {step} but the scheduler has been stepped {position} "
+        f"times; the twin evaluates the schedule at the optimizer's step (for per-epoch "
+        f"stepping, build the twin with lr=lambda count: schedule(count // steps_per_epoch))"
+      )
 
   def convert(field: S.Field, value: Any) -> Any:
     key, where = field.field, f"param group {k}, state key {field.field!r}"
@@ -138,12 +161,14 @@ def _fill_group(
     by_name = {f.field: f for f in schema.fields}
     return node._replace(**{name: convert(by_name[name], v) for name, v in node._asdict().items()})
 
-  def on_count(node):
+  def on_count(count):
+    if position is not None:
+      return _like(count, position)
     if step is None:
-      return node  # torch keeps no step: the twin's lr is constant, its counts unused
-    return node._replace(count=_like(node.count, step))
+      return count  # torch keeps no step: the twin's lr is constant, its counts unused
+    return _like(count, step)
 
-  new_state = _state_parts.walk(group_state, schema, on_twin, on_count)
+  new_state = _state_parts.walk(group_state, schema, on_twin, on_count, on_plateau)
   if keys - used:
     raise ValueError(
       f"param group {k}: torch state keys {sorted(keys - used)} have no field in the twin's "
@@ -153,9 +178,14 @@ def _fill_group(
 
 
 def state_from_torch(
-  optimizer: Any, params: Any, *, named_parameters: _matching.NamedParameters | None = None
+  optimizer: Any,
+  params: Any,
+  *,
+  scheduler: Any = None,
+  named_parameters: _matching.NamedParameters | None = None,
 ) -> optax.OptState:
-  """The state of ``from_torch(optimizer)`` equal to ``optimizer``'s current state.
+  """The state of ``from_torch(optimizer, scheduler=scheduler)`` equal to ``optimizer``'s
+  (and ``scheduler``'s) current state.
 
   Each per-parameter tensor ``optimizer.state[p][key]`` becomes the leaf of ``p`` in the
   twin's state field ``key`` (cast to that leaf's dtype, which follows ``params``); torch's
@@ -168,6 +198,14 @@ def state_from_torch(
   ``variance`` for fewer), the others keep the twin's placeholder. A group whose
   parameters have no torch state yet keeps the freshly initialised state.
 
+  With ``scheduler``, every schedule count is the scheduler's position (its number of
+  ``step()`` calls), which must be torch's ``step`` (the per-iteration pattern
+  ``opt.step(); sched.step()``), and each group's current ``lr`` (and cycled momentum) must
+  be the scheduler twin's value there, to the bit in float64 (torch's SGD and Muon keep no
+  step: their position is the scheduler's); a ``ReduceLROnPlateau``'s
+  counters (``best``, ``num_bad_epochs``, ``cooldown_counter``, ``last_epoch``) become its
+  twin's state.
+
   Which leaf is which torch parameter is proven, never guessed: by name when the leaves'
   paths are the torch parameters' names (from ``named_parameters`` or the optimizer's
   ``param_names``), else by position; a dict with two same-shaped parameters under
@@ -177,6 +215,7 @@ def state_from_torch(
     optimizer: A ``torch.optim`` optimizer accepted by :func:`from_torch`.
     params: A pytree of the optimizer's parameters (same shapes; the values only set
       dtypes): keyed by their torch names, or with leaves in param-group order.
+    scheduler: The optimizer's learning-rate scheduler, or None (see :func:`from_torch`).
     named_parameters: The parameters' names (``model.named_parameters()``), if the
       optimizer was not built from them.
 
@@ -187,8 +226,9 @@ def state_from_torch(
     ValueError: on a different number of leaves or a different shape (naming the leaf), an
       unprovable mapping, torch state the twin cannot hold (a key without a field, steps
       that differ within a group, a group where only some parameters have state), a twin
-      field that torch's state lacks, a parameter on the ``meta`` device, or an optimizer
-      whose state is not per parameter (LBFGS).
+      field that torch's state lacks, a parameter on the ``meta`` device, an optimizer
+      whose state is not per parameter (LBFGS), or a scheduler whose position is not
+      provably the optimizer's step.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -208,7 +248,12 @@ def state_from_torch(
   _state_parts.check_devices(optimizer, "read")
   torch_params = _matching.torch_params(optimizer, named_parameters)
   order = _matching.match_tree(torch_params, params, "params")
-  state = _from_torch.from_torch(optimizer, named_parameters=named_parameters).init(params)
+  tx = _from_torch.from_torch(optimizer, scheduler=scheduler, named_parameters=named_parameters)
+  if scheduler is not None:
+    _torch_schedulers.check_on_trajectory(
+      optimizer, scheduler, _torch_schedulers.position(scheduler)
+    )
+  state = tx.init(params)
   tensors = [p for group in optimizer.param_groups for p in group["params"]]
   new_groups = []
   for k, group_state in enumerate(_state_parts.group_states(state, torch_params.num_groups)):
@@ -218,5 +263,7 @@ def state_from_torch(
       {key: v for key, v in optimizer.state.get(tensors[t], {}).items() if v is not None}
       for t in indices
     ]
-    new_groups.append(_fill_group(group_state, schema, k, torch_states, indices, torch_params))
+    new_groups.append(
+      _fill_group(group_state, schema, k, torch_states, indices, torch_params, scheduler)
+    )
   return _state_parts.with_group_states(state, new_groups)

@@ -2,8 +2,9 @@
 
 In a twin's chain state (one per param group, inside :func:`optax.multi_transform` for
 several), the node of the schema's state class carries torch's state keys; every
-:class:`optax.ScaleByScheduleState` count follows torch's ``step`` (so learning-rate
-schedules continue where they were). Other nodes hold no arrays.
+schedule count follows torch's ``step`` and the scheduler's position (so learning-rate
+schedules continue where they were); a ``ReduceLROnPlateau`` twin's state holds the
+scheduler's counters. Other nodes hold no arrays.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 import jax
 import optax
+from optax.schedules import InjectStatefulHyperparamsState
 
 from jaxopt_fix.torch_optim import _from_torch
 from jaxopt_fix.torch_optim import _state_schema as S
+from jaxopt_fix.torch_optim.lr_scheduler import ReduceLROnPlateauState
 
 
 def schema_of(optimizer: Any) -> S.StateSchema:
@@ -78,19 +81,41 @@ def _is_namedtuple(node: Any) -> bool:
   return isinstance(node, tuple) and hasattr(node, "_fields")
 
 
-def walk(node: Any, schema: S.StateSchema, on_twin: Callable, on_count: Callable) -> Any:
+def walk(
+  node: Any,
+  schema: S.StateSchema,
+  on_twin: Callable[[Any], Any],
+  on_count: Callable[[Any], Any],
+  on_plateau: Callable[[Any], Any],
+) -> Any:
   """Rebuilds a group's chain state through ``on_twin`` (the node of the schema's state
-  class) and ``on_count`` (each :class:`optax.ScaleByScheduleState`)."""
+  class), ``on_count`` (each schedule count: of :class:`optax.ScaleByScheduleState`, and of
+  :func:`optax.inject_hyperparams`, whose injected values are recomputed from it at every
+  update) and ``on_plateau`` (a ``ReduceLROnPlateau`` twin's state)."""
+
+  def again(n: Any) -> Any:
+    return walk(n, schema, on_twin, on_count, on_plateau)
+
   if isinstance(node, schema.state_class):
     return on_twin(node)
   if isinstance(node, optax.ScaleByScheduleState):
-    return on_count(node)
+    return node._replace(count=on_count(node.count))
+  if isinstance(node, InjectStatefulHyperparamsState):
+    return node._replace(
+      count=on_count(node.count),
+      hyperparams_states={
+        k: s._replace(count=on_count(s.count)) for k, s in node.hyperparams_states.items()
+      },
+      inner_state=again(node.inner_state),
+    )
+  if isinstance(node, ReduceLROnPlateauState):
+    return on_plateau(node)
   if isinstance(node, optax.MaskedState):
-    return node._replace(inner_state=walk(node.inner_state, schema, on_twin, on_count))
+    return node._replace(inner_state=again(node.inner_state))
   if _is_namedtuple(node) and not jax.tree.leaves(node):
     return node
   if isinstance(node, (tuple, list)) and not _is_namedtuple(node):
-    return type(node)(walk(n, schema, on_twin, on_count) for n in node)
+    return type(node)(again(n) for n in node)
   if jax.tree.leaves(node):
     raise ValueError(
       f"unrecognised optimizer state node {type(node).__name__} (the twin of this optimizer "
@@ -101,10 +126,11 @@ def walk(node: Any, schema: S.StateSchema, on_twin: Callable, on_count: Callable
 
 @dataclasses.dataclass
 class Parts:
-  """A group's twin-state node and schedule counts."""
+  """A group's twin-state node, schedule counts and plateau state (if any)."""
 
   twin: Any = None
   counts: list[Any] = dataclasses.field(default_factory=list)
+  plateau: Any = None
 
 
 def parts_of(group_state: Any, schema: S.StateSchema, k: int) -> Parts:
@@ -116,11 +142,15 @@ def parts_of(group_state: Any, schema: S.StateSchema, k: int) -> Parts:
     parts.twin = node
     return node
 
-  def on_count(node):
-    parts.counts.append(node.count)
+  def on_count(count):
+    parts.counts.append(count)
+    return count
+
+  def on_plateau(node):
+    parts.plateau = node
     return node
 
-  walk(group_state, schema, on_twin, on_count)
+  walk(group_state, schema, on_twin, on_count, on_plateau)
   if parts.twin is None:
     raise ValueError(
       f"param group {k}: the state holds no {schema.state_class.__name__}, the state of "

@@ -19,6 +19,7 @@ from jaxopt_fix.torch_optim import _from_torch
 from jaxopt_fix.torch_optim import _matching
 from jaxopt_fix.torch_optim import _state_parts
 from jaxopt_fix.torch_optim import _state_schema as S
+from jaxopt_fix.torch_optim import _torch_schedulers
 
 
 def _check_buffers(given: Any, expected: Any, schema: S.StateSchema, k: int, name: str) -> None:
@@ -90,19 +91,33 @@ def _is_fresh(node: Any, expected: Any, counts: list[Any]) -> bool:
   )
 
 
+def _position(parts: list[_state_parts.Parts]) -> int:
+  """The state's schedule position: its counts (a plateau's ``last_epoch``), one for all."""
+  counts = {int(np.asarray(c)) for part in parts for c in part.counts}
+  counts |= {int(np.asarray(p.plateau.last_epoch)) for p in parts if p.plateau is not None}
+  if len(counts) != 1:
+    raise ValueError(
+      f"scheduler: the state's schedule counts differ ({sorted(counts)}) or there are none "
+      f"(was it made by from_torch with this scheduler?)"
+    )
+  return counts.pop()
+
+
 def state_to_torch(
   state: optax.OptState,
   optimizer: Any,
   *,
+  scheduler: Any = None,
   named_parameters: _matching.NamedParameters | None = None,
 ) -> None:
   """Writes a twin's ``state`` into ``optimizer.state`` (the inverse of
   :func:`state_from_torch`).
 
-  ``state`` is the state of ``from_torch(optimizer)`` or of the twin built with the same
-  hyperparameters. The group's ``step`` is written to every parameter's ``step`` as torch
-  stores it (a float tensor of ``torch.optim.optimizer._get_scalar_dtype()``, SparseAdam's
-  Python int); per-parameter leaves become tensors of the parameter's dtype and device;
+  ``state`` is the state of ``from_torch(optimizer, scheduler=scheduler)`` or of the twin
+  built with the same hyperparameters. The group's ``step`` is written to every
+  parameter's ``step`` as torch stores it (a float tensor of
+  ``torch.optim.optimizer._get_scalar_dtype()``, SparseAdam's Python int); per-parameter
+  leaves become tensors of the parameter's dtype and device;
   a value kept once per group is written to every parameter of the group. A twin's
   placeholder (Adafactor's unfactored fields) and a buffer the twin's flag says torch has
   not created yet (SGD's first momentum buffer) are not written; a group that has not
@@ -111,11 +126,19 @@ def state_to_torch(
   device. The leaves are matched to the torch parameters by their paths as in
   :func:`state_from_torch`.
 
+  With ``scheduler``, the scheduler is moved to the state's position (its schedule counts)
+  by its own ``step()``, so all of torch's scheduler bookkeeping is torch's; it must not be
+  past that position already, and its groups' current ``lr`` must be on its twin's
+  trajectory. A ``ReduceLROnPlateau`` gets the state's counters, and each group the lr of
+  the state's reductions (counted from the group's current lr, as :func:`from_torch`
+  builds the twin).
+
   Everything is checked first; if anything is inconsistent nothing is modified.
 
   Args:
     state: The JAX optimizer state.
     optimizer: A ``torch.optim`` optimizer accepted by :func:`from_torch`.
+    scheduler: The optimizer's learning-rate scheduler, or None (see :func:`from_torch`).
     named_parameters: The parameters' names (``model.named_parameters()``), if the
       optimizer was not built from them.
 
@@ -124,7 +147,8 @@ def state_to_torch(
       group's hyperparameters do not keep or need), if its groups, leaves or shapes do
       not match the optimizer's parameters (naming the parameter), if the mapping cannot
       be proven, if schedule counts disagree with ``step``, if torch's current state holds
-      a key the twin does not model, or if a parameter is on the ``meta`` device.
+      a key the twin does not model, if a parameter is on the ``meta`` device, or if the
+      scheduler cannot be moved to the state's position (see above).
     TypeError: for an optimizer class without a twin.
 
   Examples:
@@ -142,19 +166,42 @@ def state_to_torch(
   twin = _from_torch.twin_of(optimizer)
   schema = _state_parts.schema_of(optimizer)
   _state_parts.check_devices(optimizer, "write")
+  if scheduler is None:
+    _from_torch.check_no_scheduler(optimizer)
+  else:
+    _torch_schedulers.check_scheduler(optimizer, scheduler)
   params = _matching.torch_params(optimizer, named_parameters)
   groups = _state_parts.group_states(state, params.num_groups)
   parts = [_state_parts.parts_of(g, schema, k) for k, g in enumerate(groups)]
+  position = None
+  if scheduler is not None:
+    position = _position(parts)
+    _torch_schedulers.check_can_advance(scheduler, position)
+    _torch_schedulers.check_on_trajectory(
+      optimizer, scheduler, _torch_schedulers.position(scheduler)
+    )
+    plateaus = [p.plateau for p in parts]
+    if _torch_schedulers.is_plateau(scheduler) != all(p is not None for p in plateaus):
+      raise ValueError("scheduler: the state was not made with this scheduler")
   leaf_order = _leaf_order(parts, schema, params)
   new_states: dict[int, dict[str, Any]] = {}
   for k, part in enumerate(parts):
     zeros = [jnp.zeros(params.shapes[t]) for t in params.indices(k)]
-    fresh = _state_parts.parts_of(_from_torch.group_twin(optimizer, k).init(zeros), schema, k)
+    fresh = _state_parts.parts_of(
+      _from_torch.group_twin(optimizer, k, scheduler).init(zeros), schema, k
+    )
     _check_buffers(part.twin, fresh.twin, schema, k, twin.torch_name)
     new_states.update(_group_torch_states(optimizer, k, part, fresh.twin, leaf_order[k], params))
+  plateau = None
+  if scheduler is not None and _torch_schedulers.is_plateau(scheduler):
+    plateau = _torch_schedulers.plateau_write(scheduler, [p.plateau for p in parts])
   tensors = [p for group in optimizer.param_groups for p in group["params"]]
   for t, torch_state in new_states.items():
     optimizer.state[tensors[t]] = torch_state
+  if plateau is not None:
+    _torch_schedulers.write_plateau(scheduler, plateau)
+  elif scheduler is not None and position is not None:
+    _torch_schedulers.advance(scheduler, position)
 
 
 def _group_torch_states(

@@ -7,6 +7,9 @@ to a ``torch.optim`` optimizer and to an optax transformation (by default its tw
 field with a counterpart after every step, in float64 and float32, against the parity
 suite's :data:`TOLERANCES`. ``python -m jaxopt_fix.verify`` does the same from a shell.
 
+:func:`train_side_by_side` does it for a whole model: a torch ``nn.Module`` and a flax module
+with the same weights (:func:`flax_params_from_torch`), trained on the same batches.
+
 ``import jaxopt_fix.verify`` does not import torch; the functions that run torch import it.
 """
 
@@ -19,17 +22,27 @@ from jaxopt_fix.verify._compare import VerifyResult
 from jaxopt_fix.verify._compare import compare
 from jaxopt_fix.verify._gradients import SEQUENCES
 from jaxopt_fix.verify._gradients import draw_gradients
+from jaxopt_fix.verify._models import RTOL
+from jaxopt_fix.verify._models import SideBySide
+from jaxopt_fix.verify._models import flax_params_from_torch
+from jaxopt_fix.verify._models import torch_params_from_flax
+from jaxopt_fix.verify._models import train_side_by_side
 from jaxopt_fix.verify._tolerances import TOLERANCES
 from jaxopt_fix.verify._tolerances import Tolerance
 
 __all__ = (
+  "RTOL",
   "SEQUENCES",
   "TOLERANCES",
   "Comparison",
   "Divergence",
   "FieldComparison",
+  "SideBySide",
   "Tolerance",
   "VerifyResult",
   "compare",
   "draw_gradients",
+  "flax_params_from_torch",
+  "torch_params_from_flax",
+  "train_side_by_side",
 )
