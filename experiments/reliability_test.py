@@ -251,6 +251,11 @@ def test_every_listed_optimizer_runs_or_is_refused_as_an_argument(name, schedule
       ["--problem", "stochastic", "--indexing", "paper"],
       "argument --indexing: has no effect on the stochastic problem",
     ),
+    (
+      ["--optimizers", "torch_optim.sgd,torch_optim.rprop", "--eps", "1e-3"],
+      "argument --eps: has no effect: none of torch_optim.sgd, torch_optim.rprop takes it",
+    ),
+    (["--optimizers", "torch_optim.adagrad", "--b1", "0.5"], "argument --b1: has no effect"),
   ],
 )
 def test_flags_without_effect_are_refused(argv, message, capsys):

@@ -30,6 +30,7 @@ from jaxopt_fix.torch_optim import lr_scheduler
 from jaxopt_fix.torch_optim import swa_utils
 from jaxopt_fix.torch_optim.lr_scheduler import _registry
 from parity_tests import lr_scheduler_configs as C
+from parity_tests import schedule_table
 
 FACTORIES = {
   "LambdaLR": lr_scheduler.lambda_lr,
@@ -94,9 +95,9 @@ def _torch_run(case_id: str):
     scheduler = _torch_scheduler(case.spec, opt)
   from_torch = [_registry.twin_from_torch(scheduler, g) for g in range(len(case.lrs))]
   lrs, momenta = [], []
+  opt.step()  # once, so that torch does not warn; the steps take no parameter
   for k in range(case.steps):
     if k:
-      opt.step()
       scheduler.step()
     lrs.append([float(v) for v in scheduler.get_last_lr()])
     momenta.append([_momentum(g) for g in opt.param_groups])
@@ -420,6 +421,9 @@ BAD_INPUT = [
   (lambda: LRS.multiplicative_lr(0.1, 0.95), "lr_lambda"),
   (lambda: LRS.lambda_lr(0.1, [C.pow_09, C.pow_08]), "lr_lambda"),
   (lambda: LRS.step_lr([0.1, 0.2], step_size=2), "lr"),
+  (lambda: LRS.cyclic_lr([0.1, 0.2], 0.5), "base_lr"),
+  (lambda: LRS.one_cycle_lr(-1.0, total_steps=5), "max_lr"),
+  (lambda: LRS.reduce_lr_on_plateau(0.1, min_lr=[0.1, 0.2]), "min_lr"),
   (lambda: LRS.step_lr(0.1, step_size=2, last_epoch=4), "last_epoch"),
   (lambda: LRS.sequential_lr([], []), "schedulers"),
   (lambda: LRS.sequential_lr([LRS.constant_lr(0.1)] * 2, [1, 2]), "milestones"),
@@ -458,3 +462,8 @@ def test_custom_scheduler_is_a_clear_error():
   opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
   with pytest.raises(ValueError, match="has no twin"):
     _registry.twin_from_torch(Custom(opt))
+
+
+def test_the_docs_schedule_table_is_measured():
+  """docs/torch_optim.md's table holds what ``parity_tests.schedule_table`` measures now."""
+  assert schedule_table.in_docs() == schedule_table.render()

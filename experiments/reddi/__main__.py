@@ -68,8 +68,13 @@ def _parser() -> cli.OneLineErrorParser:
     default=defaults["lr_schedule"],
     help="'constant': alpha at every step; 'sqrt': alpha / sqrt(t), as in the paper's analysis",
   )
-  parser.add_argument("--b1", type=float, default=defaults["b1"], help="beta1, in [0, 1)")
-  parser.add_argument("--b2", type=float, default=defaults["b2"], help="beta2, in [0, 1)")
+  for beta in ("b1", "b2"):
+    parser.add_argument(
+      f"--{beta}",
+      type=float,
+      default=argparse.SUPPRESS,
+      help=f"beta{beta[1]}, in [0, 1) (default: {defaults[beta]})",
+    )
   cli.add_problem_arguments(
     parser, problems.INDEXINGS, defaults["indexing"], scope="online problem: "
   )
@@ -135,17 +140,22 @@ def _parser() -> cli.OneLineErrorParser:
   return parser
 
 
-def _refuse_ineffective(problem: str, given: dict[str, object]) -> None:
-  """A flag that would change nothing for the problem is an error, not silently ignored."""
+def _refuse_ineffective(problem: str, names: tuple[str, ...], given: dict[str, object]) -> None:
+  """A flag that would change nothing is an error, not silently ignored: a flag of the other
+  problem, or a hyperparameter that none of the optimizers takes."""
   ineffective = {"online": ("seed", "seeds"), "stochastic": ("indexing",)}[problem]
   for name in ineffective:
     if name in given:
       raise arguments.ArgumentError(name, f"has no effect on the {problem} problem")
+  known = [optimizers.get_optimizer(name) for name in names if name in optimizers.NAMES]
+  for name in ("b1", "b2", "eps"):
+    if name in given and known and not any(name in optimizer.takes for optimizer in known):
+      raise arguments.ArgumentError(name, f"has no effect: none of {', '.join(names)} takes it")
 
 
 def _configure(args: argparse.Namespace) -> configs.RunConfig:
   given = vars(args)  # --eps, --out, --seed, --seeds and --indexing: given or not.
-  _refuse_ineffective(args.problem, given)
+  _refuse_ineffective(args.problem, cli.names(args.optimizers), given)
   defaults = cli.defaults(configs.RunConfig)
   return configs.RunConfig(
     problem=args.problem,
@@ -153,8 +163,8 @@ def _configure(args: argparse.Namespace) -> configs.RunConfig:
     optimizers=cli.names(args.optimizers),
     lr=args.lr,
     lr_schedule=args.lr_schedule,
-    b1=args.b1,
-    b2=args.b2,
+    b1=given.get("b1", defaults["b1"]),
+    b2=given.get("b2", defaults["b2"]),
     eps=given.get("eps"),
     indexing=given.get("indexing", defaults["indexing"]),
     seed=given.get("seed", defaults["seed"]),

@@ -34,11 +34,14 @@ class Optimizer:
       optimizers (``"optax"`` for ``optax.adam``, ``"torch"`` for the twins).
     default_eps: The eps used when the caller passes ``None``.
     make: The factory proper, taking all four hyperparameters.
+    takes: Which of ``b1``, ``b2`` and ``eps`` change the transformation (a twin without
+      ``betas`` or ``eps`` ignores them).
   """
 
   variant: str
   default_eps: float
   make: Callable[[optax.ScalarOrSchedule, float, float, float], optax.GradientTransformation]
+  takes: frozenset[str] = frozenset({"b1", "b2", "eps"})
 
   def __call__(
     self, lr: optax.ScalarOrSchedule, b1: float = 0.9, b2: float = 0.99, eps: float | None = None
@@ -122,7 +125,13 @@ def _twin(name: str) -> Optimizer:
       kwargs["eps"] = eps
     return factory(**kwargs)
 
-  return Optimizer(variant="torch", default_eps=eps_default if takes_eps else 0.0, make=make)
+  takes = {"b1", "b2"} if "betas" in params else set()
+  return Optimizer(
+    variant="torch",
+    default_eps=eps_default if takes_eps else 0.0,
+    make=make,
+    takes=frozenset(takes | ({"eps"} if takes_eps else set())),
+  )
 
 
 def get_optimizer(name: str) -> Optimizer:

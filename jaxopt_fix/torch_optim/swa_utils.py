@@ -16,9 +16,9 @@ import optax
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim.lr_scheduler import _replay
+from jaxopt_fix.torch_optim.lr_scheduler._schedule import Replayed
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import TorchSchedule
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import kwargs_of
-from jaxopt_fix.torch_optim.lr_scheduler._schedule import replayed
 from jaxopt_fix.torch_optim.lr_scheduler._schedulers import check_fresh
 
 AvgFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
@@ -77,12 +77,12 @@ def swalr(
   def replay(opt):
     return _replay.SWALR(opt, swa_lr, anneal_epochs, anneal_strategy)
 
-  table, _, _ = replayed(replay, lr, anneal_epochs + 3)
+  values = Replayed(replay, lr, anneal_epochs + 3)
   return TorchSchedule(
     "SWALR",
     kwargs_of(swa_lr=swa_lr, anneal_epochs=anneal_epochs, anneal_strategy=anneal_strategy),
     lr,
-    table,
+    lambda: values.lrs,
     replay=replay,
   )
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 import dataclasses
+import functools
 import types
 from typing import Any
 
@@ -35,15 +36,16 @@ class TorchSchedule:
 
   The values are ``table[index(k)]``, a float64 table computed once on the host by replaying
   torch's float64 recursion (rounded once to float32 without x64), and ``tail(i)`` for an
-  index past the table; each twin's docstring says what its tail is. The object also
-  describes itself, so a live torch scheduler can be matched and rebuilt.
+  index past the table; each twin's docstring says what its tail is. The replay runs when the
+  table is first needed (a sub-schedule of :func:`sequential_lr` is replayed inside it). The
+  object also describes itself, so a live torch scheduler can be matched and rebuilt.
 
   Attributes:
     torch_name: The ``torch.optim.lr_scheduler`` (or ``swa_utils``) class name.
     kwargs: The class's keywords, without the optimizer (and ``last_epoch``).
     lr: The param group's ``lr`` when the scheduler was built (torch's ``initial_lr``),
       or None where the scheduler sets it (``CyclicLR``, ``OneCycleLR``).
-    table: The float64 values, index by index (read-only).
+    make_table: Computes :attr:`table` (the replay), called once.
     momentum: The momentum (``betas[0]`` for the Adam family) schedule that ``CyclicLR`` and
       ``OneCycleLR`` also run with ``cycle_momentum=True``, or None.
 
@@ -59,11 +61,16 @@ class TorchSchedule:
   torch_name: str
   kwargs: Mapping[str, Any]
   lr: float | None
-  table: np.ndarray
+  make_table: Callable[[], np.ndarray] = dataclasses.field(repr=False)
   index: Callable[[jax.Array], jax.Array] | None = dataclasses.field(default=None, repr=False)
   tail: Callable[[jax.Array], jax.Array] | None = dataclasses.field(default=None, repr=False)
   momentum: TorchSchedule | None = None
   replay: Replay | None = dataclasses.field(default=None, repr=False)
+
+  @functools.cached_property
+  def table(self) -> np.ndarray:
+    """The float64 values, index by index (read-only)."""
+    return self.make_table()
 
   def __call__(self, count: jax.typing.ArrayLike) -> jax.Array:
     count = jnp.asarray(count)
@@ -87,21 +94,34 @@ def kwargs_of(**kwargs: Any) -> Mapping[str, Any]:
   return types.MappingProxyType(kwargs)
 
 
-def replayed(
-  replay: Replay, lr: float | None, steps: int
-) -> tuple[np.ndarray, np.ndarray | None, bool]:
-  """torch's lr and momentum after 0..steps-1 steps; whether the replay stopped early (raised)."""
-  optimizer = _replay.Optimizer(0.0 if lr is None else lr, momentum=0.0)
-  scheduler = replay(optimizer)
-  lrs, momenta = _replay.trajectory(scheduler, optimizer, steps)
-  cycled = getattr(scheduler, "cycle_momentum", False) or _cycles(scheduler)
-  return frozen(lrs), (frozen(momenta) if cycled else None), len(lrs) < steps
+class Replayed:
+  """torch's lr and momentum after 0..steps-1 steps, replayed on first use.
 
+  ``stopped``: the replay ended early because torch raises there (``OneCycleLR`` past its
+  steps). ``momenta`` is the group's momentum (0 where nothing has set it yet).
+  """
 
-def _cycles(scheduler: Any) -> bool:
-  return any(
-    getattr(s, "cycle_momentum", False) or _cycles(s) for s in getattr(scheduler, "_schedulers", ())
-  )
+  def __init__(self, replay: Replay, lr: float | None, steps: int):
+    self._replay, self._lr, self._steps = replay, lr, steps
+
+  @functools.cached_property
+  def _values(self) -> tuple[np.ndarray, np.ndarray, bool]:
+    optimizer = _replay.Optimizer(0.0 if self._lr is None else self._lr, momentum=0.0)
+    scheduler = self._replay(optimizer)
+    lrs, momenta = _replay.trajectory(scheduler, optimizer, self._steps)
+    return frozen(lrs), frozen(momenta), len(lrs) < self._steps
+
+  @property
+  def lrs(self) -> np.ndarray:
+    return self._values[0]
+
+  @property
+  def momenta(self) -> np.ndarray:
+    return self._values[1]
+
+  @property
+  def stopped(self) -> bool:
+    return self._values[2]
 
 
 def nan_tail(i: jax.Array) -> jax.Array:

@@ -16,11 +16,11 @@ from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim.lr_scheduler import _replay
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import MAX_TABLE
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import TABLE_STEPS
+from jaxopt_fix.torch_optim.lr_scheduler._schedule import Replayed
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import TorchSchedule
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import frozen
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import kwargs_of
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import nan_tail
-from jaxopt_fix.torch_optim.lr_scheduler._schedule import replayed
 
 
 def _dtype() -> jnp.dtype:
@@ -36,15 +36,15 @@ def check_fresh(last_epoch: int) -> None:
     )
 
 
-def _check_lr(lr: Any) -> float:
+def _check_lr(lr: Any, name: str = "lr") -> float:
   if isinstance(lr, (list, tuple)) or callable(lr):
     raise ValueError(
-      f"lr={lr!r} must be one param group's learning rate (a float): build one schedule "
+      f"{name}={lr!r} must be one param group's learning rate (a float): build one schedule "
       "per param group, e.g. with optax.multi_transform"
     )
   lr = float(lr)
   if not lr >= 0.0:
-    raise ValueError(f"lr={lr} must be >= 0")
+    raise ValueError(f"{name}={lr} must be >= 0")
   return lr
 
 
@@ -78,7 +78,7 @@ def lambda_lr(lr: float, lr_lambda: Callable[[Any], Any], last_epoch: int = -1) 
   Args:
     lr: The param group's learning rate (torch's ``initial_lr``).
     lr_lambda: The multiplicative factor of the step count ``k``. It is called with Python
-      ints (16,384 times when the schedule is built) and, past the table, with an integer
+      ints (16,384 times, when the table is first needed) and, past the table, with an integer
       array under ``jit``: it must be traceable (``jnp.where`` rather than ``if``).
     last_epoch: Only -1.
 
@@ -105,12 +105,12 @@ def lambda_lr(lr: float, lr_lambda: Callable[[Any], Any], last_epoch: int = -1) 
   def replay(opt):
     return _replay.LambdaLR(opt, lr_lambda)
 
-  table, _, _ = replayed(replay, lr, TABLE_STEPS)
+  values = Replayed(replay, lr, TABLE_STEPS)
   return TorchSchedule(
     "LambdaLR",
     kwargs_of(lr_lambda=lr_lambda),
     lr,
-    table,
+    lambda: values.lrs,
     tail=lambda i: lr * jnp.asarray(lr_lambda(i), _dtype()),
     replay=replay,
   )
@@ -151,20 +151,24 @@ def multiplicative_lr(
   def replay(opt):
     return _replay.MultiplicativeLR(opt, lr_lambda)
 
-  table, _, _ = replayed(replay, lr, TABLE_STEPS)
-  n = len(table)
+  values = Replayed(replay, lr, TABLE_STEPS)
 
   def tail(i):
-    dtype = _dtype()
+    dtype, n = _dtype(), len(values.lrs)
     return jax.lax.fori_loop(
       n,
       jnp.maximum(i + 1, n),
       lambda j, v: (v * jnp.asarray(lr_lambda(j), dtype)).astype(dtype),
-      jnp.asarray(table[-1], dtype),
+      jnp.asarray(values.lrs[-1], dtype),
     )
 
   return TorchSchedule(
-    "MultiplicativeLR", kwargs_of(lr_lambda=lr_lambda), lr, table, tail=tail, replay=replay
+    "MultiplicativeLR",
+    kwargs_of(lr_lambda=lr_lambda),
+    lr,
+    lambda: values.lrs,
+    tail=tail,
+    replay=replay,
   )
 
 
@@ -206,7 +210,7 @@ def step_lr(lr: float, step_size: int, gamma: float = 0.1, last_epoch: int = -1)
     "StepLR",
     kwargs_of(step_size=step_size, gamma=gamma),
     lr,
-    table,
+    lambda: table,
     index=lambda count: count // step_size,
     tail=lambda j: table[-1] * jnp.asarray(gamma, _dtype()) ** (j - last),
     replay=lambda opt: _replay.StepLR(opt, step_size, gamma),
@@ -254,7 +258,7 @@ def multi_step_lr(
     "MultiStepLR",
     kwargs_of(milestones=tuple(milestones), gamma=gamma),
     lr,
-    frozen(values),
+    lambda: frozen(values),
     index=lambda count: jnp.searchsorted(
       jnp.asarray(boundaries, count.dtype), count, side="right"
     ).astype(count.dtype),
@@ -307,7 +311,7 @@ def constant_lr(
     "ConstantLR",
     kwargs_of(factor=factor, total_iters=total_iters),
     lr,
-    frozen(values),
+    lambda: frozen(values),
     index=lambda count: ((count >= total_iters) & (total_iters >= 1)).astype(count.dtype),
     replay=lambda opt: _replay.ConstantLR(opt, factor, total_iters),
   )
@@ -364,7 +368,7 @@ def linear_lr(
     return _replay.LinearLR(opt, start_factor, end_factor, total_iters)
 
   steps = min(max(total_iters, 0) + 2, MAX_TABLE)
-  table, _, _ = replayed(replay, lr, steps)
+  values = Replayed(replay, lr, steps)
 
   def closed(i):
     k = jnp.minimum(i, total_iters).astype(_dtype())
@@ -374,7 +378,7 @@ def linear_lr(
     "LinearLR",
     kwargs_of(start_factor=start_factor, end_factor=end_factor, total_iters=total_iters),
     lr,
-    table,
+    lambda: values.lrs,
     tail=_closed_tail(steps > total_iters, closed),
     replay=replay,
   )
@@ -416,7 +420,7 @@ def exponential_lr(lr: float, gamma: float, last_epoch: int = -1) -> TorchSchedu
     "ExponentialLR",
     kwargs_of(gamma=gamma),
     lr,
-    table,
+    lambda: table,
     tail=lambda i: table[-1] * jnp.asarray(gamma, _dtype()) ** (i - last),
     replay=lambda opt: _replay.ExponentialLR(opt, gamma),
   )
@@ -456,7 +460,7 @@ def polynomial_lr(
     return _replay.PolynomialLR(opt, total_iters, power)
 
   steps = min(total_iters + 2, MAX_TABLE)
-  table, _, _ = replayed(replay, lr, steps)
+  values = Replayed(replay, lr, steps)
 
   def closed(i):
     k = jnp.minimum(i, total_iters).astype(_dtype())
@@ -466,7 +470,7 @@ def polynomial_lr(
     "PolynomialLR",
     kwargs_of(total_iters=total_iters, power=power),
     lr,
-    table,
+    lambda: values.lrs,
     tail=_closed_tail(steps > total_iters, closed),
     replay=replay,
   )
@@ -519,13 +523,13 @@ def cosine_annealing_lr(
     return _replay.CosineAnnealingLR(opt, T_max, eta_min)
 
   steps = min(max(TABLE_STEPS, 4 * T_max), MAX_TABLE)
-  table, _, _ = replayed(replay, lr, steps)
+  values = Replayed(replay, lr, steps)
   period = 2 * T_max
   start = steps - period - (steps - period) % period  # a whole number of periods from 0
 
   def tail(i):
     if 2 * period <= steps:
-      return jnp.asarray(table, _dtype())[start + (i - start) % period]
+      return jnp.asarray(values.lrs, _dtype())[start + (i - start) % period]
     k = i.astype(_dtype())
     return eta_min + (lr - eta_min) * (1 + jnp.cos(jnp.pi * k / T_max)) / 2
 
@@ -533,7 +537,7 @@ def cosine_annealing_lr(
     "CosineAnnealingLR",
     kwargs_of(T_max=T_max, eta_min=eta_min),
     lr,
-    table,
+    lambda: values.lrs,
     tail=tail,
     replay=replay,
   )
@@ -561,11 +565,15 @@ def _common_lr(schedulers: Sequence[TorchSchedule], cls: str) -> float | None:
 
 
 def _momentum_table(
-  name: str, kwargs: Any, momenta: np.ndarray | None, tail: Callable[[jax.Array], jax.Array] | None
+  name: str,
+  kwargs: Any,
+  values: Replayed,
+  cycled: bool,
+  tail: Callable[[jax.Array], jax.Array] | None,
 ) -> TorchSchedule | None:
-  if momenta is None:
+  if not cycled:
     return None
-  return TorchSchedule(name, kwargs, None, momenta, tail=tail)
+  return TorchSchedule(name, kwargs, None, lambda: values.momenta, tail=tail)
 
 
 def sequential_lr(
@@ -620,27 +628,34 @@ def sequential_lr(
 
   shift = max([0, *milestones])
   steps = min(shift + TABLE_STEPS, MAX_TABLE)
-  table, momenta, stopped = replayed(replay, lr, steps)
+  values = Replayed(replay, lr, steps)
   last = subs[-1]
   offset = milestones[-1] if milestones else 0
   kwargs = kwargs_of(schedulers=subs, milestones=tuple(milestones))
 
   def shifted(schedule: TorchSchedule | None):
-    if stopped:
-      return nan_tail
-    if schedule is None:
-      return None
-    return lambda i: schedule(i - offset)
+    def tail(i):
+      if values.stopped:  # torch raised: nothing to continue
+        return nan_tail(i)
+      if schedule is None:  # the last one does not cycle the momentum: it stays
+        return jnp.full(jnp.shape(i), values.momenta[-1], _dtype())
+      return schedule(i - offset)
+
+    return tail
 
   return TorchSchedule(
     "SequentialLR",
     kwargs,
     lr,
-    table,
+    lambda: values.lrs,
     tail=shifted(last),
-    momentum=_momentum_table("SequentialLR", kwargs, momenta, shifted(last.momentum)),
+    momentum=_momentum_table("SequentialLR", kwargs, values, _cycles(subs), shifted(last.momentum)),
     replay=replay,
   )
+
+
+def _cycles(schedulers: Sequence[TorchSchedule]) -> bool:
+  return any(s.momentum is not None for s in schedulers)
 
 
 def chained_scheduler(schedulers: Sequence[TorchSchedule]) -> TorchSchedule:
@@ -676,26 +691,29 @@ def chained_scheduler(schedulers: Sequence[TorchSchedule]) -> TorchSchedule:
   def replay(opt):
     return _replay.ChainedScheduler([s.replay(opt) for s in subs], opt)  # type: ignore[misc]
 
-  table, momenta, stopped = replayed(replay, lr, TABLE_STEPS)
-  last = len(table) - 1
+  values = Replayed(replay, lr, TABLE_STEPS)
 
   def tail(i):
-    value = jnp.asarray(table[-1], _dtype())
+    if values.stopped:
+      return nan_tail(i)
+    value = jnp.asarray(values.lrs[-1], _dtype())
     for s in subs:
-      value = value * (s(i) / s(jnp.full_like(i, last)))
+      value = value * (s(i) / s(jnp.full_like(i, len(values.lrs) - 1)))
     return value
 
   cycling = [s.momentum for s in subs if s.momentum is not None]
+
+  def momentum_tail(i):
+    return nan_tail(i) if values.stopped else cycling[-1](i)
+
   kwargs = kwargs_of(schedulers=subs)
   return TorchSchedule(
     "ChainedScheduler",
     kwargs,
     lr,
-    table,
-    tail=nan_tail if stopped else tail,
-    momentum=_momentum_table(
-      "ChainedScheduler", kwargs, momenta, nan_tail if stopped else cycling[-1] if cycling else None
-    ),
+    lambda: values.lrs,
+    tail=tail,
+    momentum=_momentum_table("ChainedScheduler", kwargs, values, bool(cycling), momentum_tail),
     replay=replay,
   )
 
@@ -769,7 +787,7 @@ def cyclic_lr(
     ``cycle_momentum``; the twin cannot see the optimizer: pass ``schedule.momentum`` to it.
   """
   check_fresh(last_epoch)
-  base_lr, max_lr = _check_lr(base_lr), _check_lr(max_lr)
+  base_lr, max_lr = _check_lr(base_lr, "base_lr"), _check_lr(max_lr, "max_lr")
   up = float(step_size_up)
   down = float(step_size_down) if step_size_down is not None else up
   if not up > 0 or not down >= 0:
@@ -799,7 +817,7 @@ def cyclic_lr(
   def replay(opt):
     return _replay.CyclicLR(opt, **kwargs)
 
-  table, momenta, _ = replayed(replay, None, TABLE_STEPS)
+  values = Replayed(replay, None, TABLE_STEPS)
   total = up + down
   ratio = up / total
   if scale_fn is not None:
@@ -830,9 +848,9 @@ def cyclic_lr(
     "CyclicLR",
     kwargs,
     None,
-    table,
+    lambda: values.lrs,
     tail=lr_tail,
-    momentum=_momentum_table("CyclicLR", kwargs, momenta, momentum_tail),
+    momentum=_momentum_table("CyclicLR", kwargs, values, cycle_momentum, momentum_tail),
     replay=replay,
   )
 
@@ -886,7 +904,7 @@ def cosine_annealing_warm_restarts(
   def replay(opt):
     return _replay.CosineAnnealingWarmRestarts(opt, T_0, T_mult, eta_min)
 
-  table, _, _ = replayed(replay, lr, TABLE_STEPS)
+  values = Replayed(replay, lr, TABLE_STEPS)
   starts, periods = [0], [T_0]
   while T_mult > 1 and starts[-1] + periods[-1] < 2**31 - 1:
     starts.append(starts[-1] + periods[-1])
@@ -909,7 +927,7 @@ def cosine_annealing_warm_restarts(
     "CosineAnnealingWarmRestarts",
     kwargs_of(T_0=T_0, T_mult=T_mult, eta_min=eta_min),
     lr,
-    table,
+    lambda: values.lrs,
     tail=tail,
     replay=replay,
   )
@@ -1008,7 +1026,7 @@ def one_cycle_lr(
     raise ValueError(
       f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}"
     )
-  max_lr = _check_lr(max_lr)
+  max_lr = _check_lr(max_lr, "max_lr")
   base_momentum, max_momentum = float(base_momentum), float(max_momentum)
   div_factor, final_div_factor = float(div_factor), float(final_div_factor)
   kwargs = kwargs_of(
@@ -1028,7 +1046,7 @@ def one_cycle_lr(
     return _replay.OneCycleLR(opt, **kwargs)
 
   steps = min(total_steps + 1, MAX_TABLE)
-  table, momenta, _ = replayed(replay, None, steps)
+  values = Replayed(replay, None, steps)
   initial = max_lr / div_factor
   group = {
     "initial_lr": initial,
@@ -1059,10 +1077,14 @@ def one_cycle_lr(
     "OneCycleLR",
     kwargs,
     None,
-    table,
+    lambda: values.lrs,
     tail=lambda i: closed(i, "start_lr", "end_lr"),
     momentum=_momentum_table(
-      "OneCycleLR", kwargs, momenta, lambda i: closed(i, "start_momentum", "end_momentum")
+      "OneCycleLR",
+      kwargs,
+      values,
+      cycle_momentum,
+      lambda i: closed(i, "start_momentum", "end_momentum"),
     ),
     replay=replay,
   )
