@@ -95,9 +95,9 @@ def _torch_run(case_id: str):
     scheduler = _torch_scheduler(case.spec, opt)
   from_torch = [_registry.twin_from_torch(scheduler, g) for g in range(len(case.lrs))]
   lrs, momenta = [], []
+  opt.step()  # once, so that torch does not warn; the steps take no parameter
   for k in range(case.steps):
     if k:
-      opt.step()
       scheduler.step()
     lrs.append([float(v) for v in scheduler.get_last_lr()])
     momenta.append([_momentum(g) for g in opt.param_groups])
@@ -421,6 +421,9 @@ BAD_INPUT = [
   (lambda: LRS.multiplicative_lr(0.1, 0.95), "lr_lambda"),
   (lambda: LRS.lambda_lr(0.1, [C.pow_09, C.pow_08]), "lr_lambda"),
   (lambda: LRS.step_lr([0.1, 0.2], step_size=2), "lr"),
+  (lambda: LRS.cyclic_lr([0.1, 0.2], 0.5), "base_lr"),
+  (lambda: LRS.one_cycle_lr(-1.0, total_steps=5), "max_lr"),
+  (lambda: LRS.reduce_lr_on_plateau(0.1, min_lr=[0.1, 0.2]), "min_lr"),
   (lambda: LRS.step_lr(0.1, step_size=2, last_epoch=4), "last_epoch"),
   (lambda: LRS.sequential_lr([], []), "schedulers"),
   (lambda: LRS.sequential_lr([LRS.constant_lr(0.1)] * 2, [1, 2]), "milestones"),

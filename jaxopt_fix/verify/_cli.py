@@ -7,8 +7,10 @@ where they part), 2 for bad input (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from collections.abc import Sequence
 import sys
+from typing import Any
 from typing import NoReturn
 
 from jaxopt_fix.verify import _compare
@@ -64,6 +66,12 @@ def parser() -> argparse.ArgumentParser:
     metavar="EXPR",
     help='the optax transformation, e.g. "optax.amsgrad(1e-2)" (default: the twin)',
   )
+  p.add_argument(
+    "--scheduler",
+    metavar="EXPR",
+    help="the torch learning-rate scheduler, stepped after every step, e.g. "
+    '"torch.optim.lr_scheduler.StepLR(step_size=50, gamma=0.5)" (the twin takes its twin)',
+  )
   p.add_argument("--steps", type=_positive, default=200, help="steps per sequence (default 200)")
   p.add_argument(
     "--dtype",
@@ -87,6 +95,12 @@ def parser() -> argparse.ArgumentParser:
   return p
 
 
+def _scheduler(text: str) -> Callable[[Any], Any]:
+  """``optimizer -> scheduler`` from a scheduler expression without its optimizer."""
+  cls, kwargs = _expressions.torch_scheduler(text)
+  return lambda optimizer: cls(optimizer, **kwargs)
+
+
 def _fail(message: str) -> int:
   print(f"python -m jaxopt_fix.verify: error: {' '.join(message.split())}", file=sys.stderr)
   return BAD_INPUT
@@ -98,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   try:
     cls, kwargs = _expressions.torch_optimizer(args.torch)
     tx = None if args.against is None else _expressions.transformation(args.against)
+    scheduler = None if args.scheduler is None else _scheduler(args.scheduler)
     result = _compare.compare(
       cls,
       tx,
@@ -107,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       gradients=args.gradients or tuple(_gradients.SEQUENCES),
       initial=args.initial,
       tx_name=args.against,
+      scheduler=scheduler,
     )
   except (TypeError, ValueError) as e:
     return _fail(str(e))

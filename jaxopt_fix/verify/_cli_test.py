@@ -29,6 +29,15 @@ def test_positional_arguments_bind_like_torch(capsys):
   assert "torch.optim.SGD(lr=0.1, momentum=0.9)" in capsys.readouterr().out
 
 
+def test_a_scheduler_from_the_command_line(capsys):
+  sched = "torch.optim.lr_scheduler.StepLR(3, gamma=0.5)"
+  argv = ["torch.optim.SGD(lr=0.1, momentum=0.9)", "--scheduler", sched, *SHORT]
+  assert _cli.main(argv) == _cli.AGREE
+  assert "sgd with lr_scheduler.step_lr (the twin)" in capsys.readouterr().out
+  unscheduled = ["--against", "jaxopt_fix.torch_optim.sgd(lr=0.1, momentum=0.9)"]
+  assert _cli.main([*argv, *unscheduled]) == _cli.DISAGREE
+
+
 def test_a_chain_of_optax_calls_evaluates():
   tx = _expressions.transformation("optax.chain(optax.scale_by_adam(b1=0.5), optax.scale(-1e-3))")
   assert hasattr(tx, "init") and hasattr(tx, "update")
@@ -51,6 +60,12 @@ def test_a_chain_of_optax_calls_evaluates():
     (["torch.optim.Adam", "--steps", "0"], "positive integer"),
     (["torch.optim.Adam", "--dtype", "float16"], "invalid choice"),
     (["torch.optim.LBFGS"], "closure"),
+    (["torch.optim.Adam", "--scheduler", "torch.optim.Adam(lr=1e-3)"], "not a torch.optim.lr_s"),
+    (
+      ["torch.optim.Adam", "--scheduler", "torch.optim.lr_scheduler.ReduceLROnPlateau()"],
+      "metric",
+    ),
+    (["torch.optim.Adam", "--scheduler", "torch.optim.lr_scheduler.StepLR()"], "step_size"),
   ],
 )
 def test_bad_input_is_one_line_and_status_2(capsys, argv, message):

@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import inspect
 import math
+import re
 from typing import Any
 
 import jax
@@ -447,6 +448,7 @@ def compare(
   fields: Mapping[str, str] | None = None,
   tolerances: Mapping[str, Mapping[str, Tolerance]] | None = None,
   tx_name: str | None = None,
+  scheduler: Callable[[Any], Any] | None = None,
 ) -> VerifyResult:
   """Feeds the same gradients to a torch optimizer and an optax transformation, and compares
   every step: the parameters' displacement and each state field with a counterpart.
@@ -479,6 +481,11 @@ def compare(
       ``momentum_buffer``, ``sum_of_squares`` ↔ ``sum``).
     tolerances: Per-dtype overrides of :data:`TOLERANCES`, ``{dtype: {field: Tolerance}}``.
     tx_name: How the report names ``tx`` (``"optax.amsgrad(1e-2)"``).
+    scheduler: A function from the torch optimizer to its learning-rate scheduler
+      (``lambda opt: torch.optim.lr_scheduler.StepLR(opt, 10)``), stepped after every
+      optimizer step; the default twin then takes the scheduler's twin
+      (``from_torch(optimizer, scheduler=...)``), and a given ``tx`` must carry its own
+      schedule.
 
   Returns:
     A :class:`VerifyResult`: per-step errors, the verdict per dtype, the first step and
@@ -533,7 +540,7 @@ def compare(
     with jax.enable_x64(dtype == "float64"):
       jax_tx = tx
       if jax_tx is None:
-        jax_tx, jax_name = _twin(side, params0, names)
+        jax_tx, jax_name = _twin(side, params0, names, scheduler)
       tree = {n: np.asarray(p) for n, p in zip(names, params0, strict=True)}
       pairs = _pairs(_state_fields(jax_tx, tree), torch_keys, fields)
       count_field = _count_field(jax_tx, tree) if torch_step else None
@@ -541,7 +548,13 @@ def compare(
       for sequence, flat in battery.items():
         grads = _runner.split(flat.astype(_runner.DTYPES[dtype]), side.shapes)
         torch_run = _runner.run_torch(
-          lambda tensors, _: side.make(tensors), {}, params0, grads, pairs, count_field is not None
+          lambda tensors, _: side.make(tensors),
+          {},
+          params0,
+          grads,
+          pairs,
+          count_field is not None,
+          scheduler,
         )
         jax_run = _runner.run_jax(jax_tx, params0, grads, pairs, count_field, names, dtype, cache)
         results.append(
@@ -553,15 +566,28 @@ def compare(
 
 
 def _twin(
-  side: _TorchSide, params0: list[np.ndarray], names: list[str]
+  side: _TorchSide,
+  params0: list[np.ndarray],
+  names: list[str],
+  scheduler: Callable[[Any], Any] | None,
 ) -> tuple[optax.GradientTransformation, str]:
-  """The twin of the torch optimizer (built over tensors named ``names``), and its name."""
+  """The twin of the torch optimizer (built over tensors named ``names``) and of its
+  scheduler, and its name."""
   torch_optim = importlib.import_module("jaxopt_fix.torch_optim")
   probe = side.make([_torch().from_numpy(p.copy()) for p in params0])
+  sched = None if scheduler is None else scheduler(probe)
   tensors = [p for g in probe.param_groups for p in g["params"]]
-  twin = torch_optim.from_torch(probe, named_parameters=list(zip(names, tensors, strict=True)))
-  name = torch_optim.TWINS[type(probe).__name__].name
-  return twin, f"jaxopt_fix.torch_optim.{name} (the twin)"
+  named = list(zip(names, tensors, strict=True))
+  twin = torch_optim.from_torch(probe, scheduler=sched, named_parameters=named)
+  name = f"jaxopt_fix.torch_optim.{torch_optim.TWINS[type(probe).__name__].name}"
+  if sched is not None:
+    name += f" with lr_scheduler.{_snake(type(sched).__name__)}"
+  return twin, f"{name} (the twin)"
+
+
+def _snake(name: str) -> str:
+  """``"StepLR"`` -> ``"step_lr"``, the scheduler twins' names."""
+  return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _pairs(

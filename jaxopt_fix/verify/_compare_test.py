@@ -129,3 +129,33 @@ def test_the_parity_suite_runs_on_this_runner():
 
   assert runner.run_jax is _runner.run_jax and runner.compare is _runner.field_errors
   assert torch_optim.from_torch  # the default twin comes from the public interop
+
+
+def test_a_scheduler_is_stepped_on_both_sides():
+  def warmup_cosine(opt):
+    return torch.optim.lr_scheduler.SequentialLR(
+      opt,
+      [
+        torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=5),
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=20),
+      ],
+      milestones=[5],
+    )
+
+  kwargs = {"lr": 1e-2, "weight_decay": 0.1}
+  result = verify.compare(
+    torch.optim.AdamW, kwargs=kwargs, scheduler=warmup_cosine, steps=STEPS, initial="normal"
+  )
+  assert result.agrees, result.report()
+  assert "with lr_scheduler.sequential_lr (the twin)" in result.jax_name
+  unscheduled = verify.compare(
+    torch.optim.AdamW,
+    torch_optim.adamw(**kwargs),
+    kwargs=kwargs,
+    scheduler=warmup_cosine,
+    steps=STEPS,
+    dtypes=["float64"],
+    gradients=["gaussian"],
+  )
+  d = unscheduled.divergence("float64", "displacement")
+  assert d is not None and d.step == 1  # the warmup's first lr is 0.1 lr

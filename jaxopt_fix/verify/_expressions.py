@@ -125,6 +125,29 @@ def torch_optimizer(text: str) -> tuple[type, dict[str, Any]]:
   return cls, kwargs
 
 
+def torch_scheduler(text: str) -> tuple[type, dict[str, Any]]:
+  """``"torch.optim.lr_scheduler.StepLR(step_size=10)"`` -> ``(StepLR, {"step_size": 10})``;
+  positional arguments are bound to the class's parameters after ``optimizer``."""
+  node = _parse(text)
+  if isinstance(node, ast.Call):
+    cls, args, kwargs = _call(node)
+  else:
+    cls, args, kwargs = _value(node), [], {}
+  torch = importlib.import_module("torch")
+  schedulers = torch.optim.lr_scheduler
+  if not (isinstance(cls, type) and issubclass(cls, schedulers.LRScheduler)):
+    raise ExpressionError(f"{text!r} is not a torch.optim.lr_scheduler class")
+  if issubclass(cls, schedulers.ReduceLROnPlateau):
+    raise ExpressionError("ReduceLROnPlateau steps on a metric; the gradient battery has none")
+  if cls is schedulers.LRScheduler:
+    raise ExpressionError("torch.optim.lr_scheduler.LRScheduler is the base class")
+  try:
+    bound = inspect.signature(cls).bind(None, *args, **kwargs)
+  except TypeError as e:
+    raise ExpressionError(f"{text}: {e}") from None
+  return cls, {k: v for k, v in bound.arguments.items() if k != "optimizer"}
+
+
 def transformation(text: str) -> Any:
   """The value of an optax expression (``"optax.amsgrad(1e-2)"``); must be an
   ``optax.GradientTransformation``."""

@@ -171,14 +171,17 @@ def run_torch(
   grads: list[np.ndarray],
   fields,
   has_step: bool,
+  scheduler: Callable[[Any], Any] | None = None,
 ) -> Trajectory:
   """An eager torch loop over the same gradients, copying params and state after each step.
 
   ``opt_factory(tensors, kwargs)`` builds the optimizer over fresh tensors holding
-  ``params0``."""
+  ``params0``; ``scheduler(optimizer)``, if given, its learning-rate scheduler, stepped after
+  every optimizer step."""
   torch = importlib.import_module("torch")
   tensors = [torch.from_numpy(p.copy()) for p in params0]
   opt = opt_factory(tensors, dict(kwargs))
+  sched = None if scheduler is None else scheduler(opt)
   steps = grads[0].shape[0]
   params = [np.empty_like(g) for g in grads]
   state = {jax_f: [np.empty_like(g) for g in grads] for jax_f in fields}
@@ -187,6 +190,8 @@ def run_torch(
     for p, g in zip(tensors, grads, strict=True):
       p.grad = torch.from_numpy(g[t].copy())
     opt.step()
+    if sched is not None:
+      sched.step()
     for i, p in enumerate(tensors):
       params[i][t] = p.detach().numpy()
       for jax_f, torch_f in fields.items():

@@ -36,15 +36,15 @@ def check_fresh(last_epoch: int) -> None:
     )
 
 
-def _check_lr(lr: Any) -> float:
+def _check_lr(lr: Any, name: str = "lr") -> float:
   if isinstance(lr, (list, tuple)) or callable(lr):
     raise ValueError(
-      f"lr={lr!r} must be one param group's learning rate (a float): build one schedule "
+      f"{name}={lr!r} must be one param group's learning rate (a float): build one schedule "
       "per param group, e.g. with optax.multi_transform"
     )
   lr = float(lr)
   if not lr >= 0.0:
-    raise ValueError(f"lr={lr} must be >= 0")
+    raise ValueError(f"{name}={lr} must be >= 0")
   return lr
 
 
@@ -787,7 +787,7 @@ def cyclic_lr(
     ``cycle_momentum``; the twin cannot see the optimizer: pass ``schedule.momentum`` to it.
   """
   check_fresh(last_epoch)
-  base_lr, max_lr = _check_lr(base_lr), _check_lr(max_lr)
+  base_lr, max_lr = _check_lr(base_lr, "base_lr"), _check_lr(max_lr, "max_lr")
   up = float(step_size_up)
   down = float(step_size_down) if step_size_down is not None else up
   if not up > 0 or not down >= 0:
@@ -1026,7 +1026,7 @@ def one_cycle_lr(
     raise ValueError(
       f"anneal_strategy must be one of 'cos' or 'linear', instead got {anneal_strategy}"
     )
-  max_lr = _check_lr(max_lr)
+  max_lr = _check_lr(max_lr, "max_lr")
   base_momentum, max_momentum = float(base_momentum), float(max_momentum)
   div_factor, final_div_factor = float(div_factor), float(final_div_factor)
   kwargs = kwargs_of(
