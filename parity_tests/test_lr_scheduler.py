@@ -313,6 +313,23 @@ END_TO_END = {
     ),
     lambda s: torch_optim.adamw(lr=s, betas=(s.momentum, 0.999)),
   ),
+  "adamax_onecycle": (
+    lambda ps: torch.optim.Adamax(ps, lr=0.1),
+    lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=300),
+    lambda s: torch_optim.adamax(lr=s, betas=(s.momentum, 0.999)),
+  ),
+  "nadam_onecycle": (
+    lambda ps: torch.optim.NAdam(ps, lr=0.1, decoupled_weight_decay=True, weight_decay=0.01),
+    lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=300),
+    lambda s: torch_optim.nadam(
+      lr=s, betas=(s.momentum, 0.999), decoupled_weight_decay=True, weight_decay=0.01
+    ),
+  ),
+  "radam_cyclic": (
+    lambda ps: torch.optim.RAdam(ps, lr=0.1),
+    lambda opt: torch.optim.lr_scheduler.CyclicLR(opt, 0.001, 0.05, step_size_up=40),
+    lambda s: torch_optim.radam(lr=s, betas=(s.momentum, 0.999)),
+  ),
   "rmsprop_cyclic": (
     lambda ps: torch.optim.RMSprop(ps, lr=0.1, momentum=0.5),
     lambda opt: torch.optim.lr_scheduler.CyclicLR(opt, 0.0001, 0.005, step_size_up=25),

@@ -159,3 +159,12 @@ def test_a_scheduler_is_stepped_on_both_sides():
   )
   d = unscheduled.divergence("float64", "displacement")
   assert d is not None and d.step == 1  # the warmup's first lr is 0.1 lr
+
+
+def test_importing_verify_does_not_import_torch():
+  import subprocess
+  import sys
+
+  code = "import sys, jaxopt_fix.verify; print('torch' in sys.modules)"
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == "False"
