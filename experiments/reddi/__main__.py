@@ -28,6 +28,7 @@ from experiments import arguments
 from experiments import cli
 from experiments.reddi import config as configs
 from experiments.reddi import optimizers
+from experiments.reddi import presets
 from experiments.reddi import problems
 from experiments.reddi import train
 
@@ -48,25 +49,66 @@ def _parser() -> cli.OneLineErrorParser:
     formatter_class=argparse.ArgumentDefaultsHelpFormatter,
   )
   defaults = cli.defaults(configs.RunConfig)
+  # The flags a preset fills have no parsed default: whether they were given must be seen.
   parser.add_argument(
-    "--problem", choices=configs.PROBLEMS, default=defaults["problem"], help="the synthetic problem"
-  )
-  parser.add_argument("--steps", type=int, default=defaults["steps"], help="number of steps T")
-  parser.add_argument(
-    "--optimizers",
-    default=",".join(defaults["optimizers"]),
+    "--preset",
+    choices=presets.NAMES,
+    default=argparse.SUPPRESS,
     help=(
-      f"comma-separated optimizer names, from: {', '.join(optimizers.OPTIMIZERS)}, or"
-      " torch_optim.<name> for any jaxopt_fix.torch_optim twin (torch's defaults, with"
-      " --lr and, where the twin takes them, --b1/--b2 as betas and --eps)"
+      "run a seed's own experiment: 'labml' (labml_nn's _synthetic_experiment: its Adam and"
+      " AMSGrad, lr 1e-2, eps 1e-16, 10M steps) or 'torchbearer' (torchbearer's example:"
+      " torch.optim.Adam with and without amsgrad, lr 1e-3, 6M steps, --problem online or"
+      " stochastic); it sets the flags below but --problem, --seed(s), --chunk-steps, --out,"
+      " --resume and --no-progress (giving one another value is an error), and compares the"
+      " results with what the seed says"
     ),
   )
-  parser.add_argument("--lr", type=float, default=defaults["lr"], help="learning rate alpha, >= 0")
+  parser.add_argument(
+    "--check-seed",
+    type=int,
+    default=0,
+    metavar="N",
+    help="with --preset: also run the seed's own torch code for the first N steps and compare"
+    " x step by step",
+  )
+  parser.add_argument(
+    "--problem",
+    choices=configs.PROBLEMS,
+    default=argparse.SUPPRESS,
+    help=f"the synthetic problem (default: {defaults['problem']!r})",
+  )
+  parser.add_argument(
+    "--steps",
+    type=int,
+    default=argparse.SUPPRESS,
+    help=f"number of steps T (default: {defaults['steps']})",
+  )
+  parser.add_argument(
+    "--optimizers",
+    type=cli.names,
+    default=argparse.SUPPRESS,
+    help=(
+      f"comma-separated optimizer names, from: {', '.join(optimizers.OPTIMIZERS)},"
+      f" {', '.join(optimizers.SEED_OPTIMIZERS)}, or"
+      " torch_optim.<name> for any jaxopt_fix.torch_optim twin (torch's defaults, with"
+      " --lr and, where the twin takes them, --b1/--b2 as betas and --eps)"
+      f" (default: {','.join(defaults['optimizers'])})"
+    ),
+  )
+  parser.add_argument(
+    "--lr",
+    type=float,
+    default=argparse.SUPPRESS,
+    help=f"learning rate alpha, >= 0 (default: {defaults['lr']})",
+  )
   parser.add_argument(
     "--lr-schedule",
     choices=optimizers.LR_SCHEDULES,
-    default=defaults["lr_schedule"],
-    help="'constant': alpha at every step; 'sqrt': alpha / sqrt(t), as in the paper's analysis",
+    default=argparse.SUPPRESS,
+    help=(
+      "'constant': alpha at every step; 'sqrt': alpha / sqrt(t), as in the paper's analysis"
+      f" (default: {defaults['lr_schedule']!r})"
+    ),
   )
   for beta in ("b1", "b2"):
     parser.add_argument(
@@ -99,8 +141,11 @@ def _parser() -> cli.OneLineErrorParser:
   parser.add_argument(
     "--record-every",
     type=int,
-    default=defaults["record_every"],
-    help="record x_t and R_t every this many steps (must divide --steps)",
+    default=argparse.SUPPRESS,
+    help=(
+      "record x_t and R_t every this many steps (must divide --steps)"
+      f" (default: {defaults['record_every']})"
+    ),
   )
   parser.add_argument(
     "--chunk-steps",
@@ -111,8 +156,11 @@ def _parser() -> cli.OneLineErrorParser:
   parser.add_argument(
     "--dtype",
     choices=configs.DTYPES,
-    default=defaults["dtype"],
-    help="dtype of the simulation (float64 runs under jax.enable_x64)",
+    default=argparse.SUPPRESS,
+    help=(
+      "dtype of the simulation (float64 runs under jax.enable_x64)"
+      f" (default: {defaults['dtype']!r})"
+    ),
   )
   parser.add_argument(
     "--out",
@@ -153,28 +201,39 @@ def _refuse_ineffective(problem: str, names: tuple[str, ...], given: dict[str, o
       raise arguments.ArgumentError(name, f"has no effect: none of {', '.join(names)} takes it")
 
 
+_FILLED = (
+  "problem",
+  "steps",
+  "optimizers",
+  "lr",
+  "lr_schedule",
+  "b1",
+  "b2",
+  "eps",
+  "indexing",
+  "seed",
+  "seeds",
+  "record_every",
+  "dtype",
+)
+"""The configuration's fields that are flags without a parsed default (a preset may fill them)."""
+
+
 def _configure(args: argparse.Namespace) -> configs.RunConfig:
-  given = vars(args)  # --eps, --out, --seed, --seeds and --indexing: given or not.
-  _refuse_ineffective(args.problem, cli.names(args.optimizers), given)
+  given = {name: value for name, value in vars(args).items() if name in _FILLED}
   defaults = cli.defaults(configs.RunConfig)
+  preset = getattr(args, "preset", None)
+  fields = given if preset is None else presets.fill(preset, given)
+  fields = {name: fields.get(name, defaults[name]) for name in _FILLED}
+  _refuse_ineffective(fields["problem"], fields["optimizers"], given)
   return configs.RunConfig(
-    problem=args.problem,
-    steps=args.steps,
-    optimizers=cli.names(args.optimizers),
-    lr=args.lr,
-    lr_schedule=args.lr_schedule,
-    b1=given.get("b1", defaults["b1"]),
-    b2=given.get("b2", defaults["b2"]),
-    eps=given.get("eps"),
-    indexing=given.get("indexing", defaults["indexing"]),
-    seed=given.get("seed", defaults["seed"]),
-    seeds=given.get("seeds", defaults["seeds"]),
-    record_every=args.record_every,
+    **fields,
     chunk_steps=args.chunk_steps,
-    dtype=args.dtype,
-    out=given.get("out"),
+    out=getattr(args, "out", None),
     resume=args.resume,
     progress=not args.no_progress,
+    preset=preset,
+    check_seed=args.check_seed,
   )
 
 

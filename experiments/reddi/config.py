@@ -24,6 +24,7 @@ import optax
 from experiments import arguments
 from experiments.reddi import checkpoint
 from experiments.reddi import optimizers
+from experiments.reddi import presets
 from experiments.reddi import problems
 from experiments.reddi import simulation
 
@@ -59,6 +60,11 @@ class RunConfig:
     out: The output directory, or ``None`` to write nothing.
     resume: Continue the run checkpointed in ``out``.
     progress: Show a progress bar (on a terminal, for runs of several chunks).
+    preset: A seed's experiment (:data:`experiments.reddi.presets.NAMES`) whose claims
+      the results are compared with, or ``None``. ``--preset`` also fills the other
+      fields with the seed's settings (:func:`experiments.reddi.presets.fill`).
+    check_seed: Also run the preset seed's own torch code for this many first steps and
+      compare the trajectories step by step (0: do not), in [0, steps], online only.
 
   Raises:
     ArgumentError: (from the constructor) naming the first argument out of
@@ -83,6 +89,8 @@ class RunConfig:
   out: pathlib.Path | None = None
   resume: bool = False
   progress: bool = True
+  preset: str | None = None
+  check_seed: int = 0
 
   def __post_init__(self):
     arguments.one_of("problem", self.problem, PROBLEMS)
@@ -99,6 +107,7 @@ class RunConfig:
     arguments.distinct_names("optimizers", self.optimizers, optimizers.NAMES)
     self._check_optimizers_take_the_settings()
     arguments.directory("out", self.out)
+    self._check_preset()
     if self.resume and self.out is None:
       raise arguments.ArgumentError("resume", "needs --out DIR, where the checkpoints are")
     checkpoints = self.checkpoints
@@ -108,6 +117,23 @@ class RunConfig:
         f"{str(self.out)!r} holds the checkpoints of an earlier run; pass --resume to continue"
         f" it, or remove {str(checkpoints)!r}",
       )
+
+  def _check_preset(self) -> None:
+    if self.preset is not None:
+      arguments.one_of("preset", self.preset, presets.NAMES)
+      claimed = [claim.optimizer for claim in presets.PRESETS[self.preset].claims]
+      if missing := [name for name in claimed if name not in self.optimizers]:
+        raise arguments.ArgumentError(
+          "optimizers", f"--preset {self.preset} compares {', '.join(missing)}, not run"
+        )
+    arguments.in_range("check_seed", self.check_seed, 0, self.steps)
+    if self.check_seed:
+      if self.preset is None:
+        raise arguments.ArgumentError("check_seed", "needs --preset, the seed to compare with")
+      if self.problem != "online":
+        raise arguments.ArgumentError(
+          "check_seed", "compares the online problem only (the seeds draw their own losses)"
+        )
 
   def _check_optimizers_take_the_settings(self) -> None:
     """Builds each optimizer: one that refuses the settings (torch's SparseAdam an eps or lr
@@ -160,10 +186,13 @@ class RunConfig:
       **self.definition.settings(),
     }
 
-  def results(self, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """``results.json``: the run's settings and, per optimizer, its summary in ``runs``."""
+  def results(self, runs: list[dict[str, Any]], **seed: Any) -> dict[str, Any]:
+    """``results.json``: the run's settings and, per optimizer, its summary in ``runs``;
+    with a preset, its name and ``seed`` (the comparisons with the seed)."""
     settings = self.definition.settings()
+    preset = {} if self.preset is None else {"preset": self.preset, **seed}
     return {
+      **preset,
       "problem": self.problem,
       "steps": self.steps,
       "indexing": settings.pop("indexing", None),  # null for the stochastic problem.
@@ -180,8 +209,9 @@ class RunConfig:
   def description(self) -> str:
     """The run's settings in one line, printed above the table."""
     lr = f"{self.lr:g}" + (" / sqrt(t)" if self.lr_schedule == "sqrt" else "")
+    preset = "" if self.preset is None else f"preset {self.preset}: "
     return (
-      f"{self.problem} problem, T = {self.steps:,} steps, {self.definition.describe()},"
+      f"{preset}{self.problem} problem, T = {self.steps:,} steps, {self.definition.describe()},"
       f" lr {lr}, betas ({self.b1:g}, {self.b2:g}), {self.dtype}"
     )
 

@@ -1,9 +1,10 @@
 """The optimizers of the experiments by name, and their learning-rate schedules.
 
 :data:`OPTIMIZERS` holds Adam and every AMSGrad and Yogi variant of
-:mod:`jaxopt_fix`; ``torch_optim.<twin>`` names a :mod:`jaxopt_fix.torch_optim`
-twin of a ``torch.optim`` class (:data:`TWIN_NAMES`, from the twin registry
-``torch_optim.TWINS``), with torch's defaults. Each is a factory
+:mod:`jaxopt_fix` (the default run); :data:`SEED_OPTIMIZERS` the optimizers only the
+seeds' experiments (:mod:`experiments.reddi.presets`) run; ``torch_optim.<twin>``
+names a :mod:`jaxopt_fix.torch_optim` twin of a ``torch.optim`` class (:data:`TWIN_NAMES`,
+from the twin registry ``torch_optim.TWINS``), with torch's defaults. Each is a factory
 ``(lr, b1, b2, eps) -> optax.GradientTransformation``.
 
 Example:
@@ -14,15 +15,20 @@ Example:
 from collections.abc import Callable
 from collections.abc import Mapping
 import dataclasses
+import functools
 import inspect
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import optax
 
 from experiments import arguments
 import jaxopt_fix
 from jaxopt_fix import torch_optim
+from jaxopt_fix._src import moments
+from jaxopt_fix._src import numerics
+from jaxopt_fix._src import validation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +96,68 @@ OPTIMIZERS: Mapping[str, Optimizer] = {
 }
 """The optimizers of the experiments, by name; each is called as ``(lr, b1, b2, eps)``."""
 
+
+def scale_by_adam_keras(b1: float, b2: float, eps: float) -> optax.GradientTransformation:
+  r"""Adam in the "epsilon hat" form of Keras and labml_nn's ``Adam(optimized_update=True)``.
+
+  .. math::
+
+    d_t = \frac{\sqrt{1 - \beta_2^t}}{1 - \beta_1^t} \, \frac{m_t}{\sqrt{v_t} + \epsilon}
+
+  with Adam's moments: :func:`jaxopt_fix.scale_by_amsgrad` with ``variant="keras"``
+  without the running maximum (the same moments, corrections and rounding).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> tx = scale_by_adam_keras(0.9, 0.99, 1e-16)
+    >>> updates, _ = tx.update(jnp.array([4.0, -0.5]), tx.init(jnp.zeros(2)))
+    >>> print(updates.round(6))
+    [ 1. -1.]
+
+  Raises:
+    ValueError: if ``b1`` or ``b2`` is not in [0, 1) or ``eps`` is negative.
+  """
+  validation.check_unit_interval("b1", b1)
+  validation.check_unit_interval("b2", b2)
+  validation.check_non_negative("eps", eps)
+
+  def init_fn(params):
+    return optax.ScaleByAdamState(
+      count=jnp.zeros([], jnp.int32),
+      mu=optax.tree.zeros_like(params),
+      nu=optax.tree.zeros_like(params),
+    )
+
+  def update_fn(updates, state, params=None):
+    del params
+    count = optax.safe_increment(state.count)
+    mu = moments.lerp_moment(updates, state.mu, b1)
+    nu = moments.ema_squared_moment(updates, state.nu, b2)
+    bc1, bc2 = numerics.bias_corrections((b1, b2), count)
+    directions = moments.adam_direction(
+      updates, mu, nu, mu_scale=jnp.sqrt(bc2) / bc1, nu_correction=None, eps=eps, eps_root=0.0
+    )
+    cast = functools.partial(jax.tree.map, lambda new, old: new.astype(old.dtype))
+    return directions, optax.ScaleByAdamState(
+      count=count, mu=cast(mu, state.mu), nu=cast(nu, state.nu)
+    )
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _adam_keras(
+  lr: optax.ScalarOrSchedule, b1: float, b2: float, eps: float
+) -> optax.GradientTransformation:
+  return optax.chain(scale_by_adam_keras(b1, b2, eps), optax.scale_by_learning_rate(lr))
+
+
+SEED_OPTIMIZERS: Mapping[str, Optimizer] = {
+  "adam_keras": Optimizer(variant="keras", default_eps=1e-7, make=_adam_keras),
+  "amsgrad_keras": dataclasses.replace(_amsgrad("keras"), default_eps=1e-7),
+}
+"""Optimizers of the seeds' experiments, not in the default run: labml_nn's (and Keras's)
+Adam and AMSGrad, with epsilon on the uncorrected root (Keras's default eps, 1e-7)."""
+
 TWIN_PREFIX = "torch_optim."
 """Names ``torch_optim.<twin>`` run a :mod:`jaxopt_fix.torch_optim` twin."""
 NOT_ON_A_SCALAR = {
@@ -104,7 +172,7 @@ _TWINS = {
 }
 TWIN_NAMES = tuple(TWIN_PREFIX + name for name in sorted(_TWINS))
 """``torch_optim.<twin>`` for every twin in ``torch_optim.TWINS`` but :data:`NOT_ON_A_SCALAR`."""
-NAMES = (*OPTIMIZERS, *TWIN_NAMES)
+NAMES = (*OPTIMIZERS, *SEED_OPTIMIZERS, *TWIN_NAMES)
 """Every name :func:`get_optimizer` knows."""
 
 
@@ -135,13 +203,16 @@ def _twin(name: str) -> Optimizer:
 
 
 def get_optimizer(name: str) -> Optimizer:
-  """The optimizer called ``name``: a key of :data:`OPTIMIZERS` or one of :data:`TWIN_NAMES`.
+  """The optimizer called ``name``: a key of :data:`OPTIMIZERS` or :data:`SEED_OPTIMIZERS`, or
+  one of :data:`TWIN_NAMES`.
 
   Raises:
     KeyError: for any other name.
   """
   if name in OPTIMIZERS:
     return OPTIMIZERS[name]
+  if name in SEED_OPTIMIZERS:
+    return SEED_OPTIMIZERS[name]
   if name in TWIN_NAMES:
     return _twin(name.removeprefix(TWIN_PREFIX))
   raise KeyError(name)

@@ -35,6 +35,8 @@ from experiments.reddi import checkpoint
 from experiments.reddi import config as configs
 from experiments.reddi import optimizers
 from experiments.reddi import outputs
+from experiments.reddi import presets
+from experiments.reddi import problems
 from experiments.reddi import simulation
 
 
@@ -130,6 +132,33 @@ def table(summaries: Sequence[dict[str, Any]]) -> str:
   return "\n".join(lines)
 
 
+def seed_comparison(config: configs.RunConfig) -> dict[str, Any]:
+  """The first ``config.check_seed`` steps of the run and of the preset seed's own torch code,
+  compared step by step (:func:`experiments.reddi.presets.compare`)."""
+  assert config.preset is not None
+  steps = config.check_seed
+  with jax.enable_x64(config.dtype == "float64"):
+    ours = problems.run_online(
+      config.transformations(), steps, 1, config.indexing, jnp.dtype(config.dtype)
+    )
+  seed = presets.seed_trajectories(config.preset, steps, config.dtype)
+  return presets.compare({name: run.x for name, run in ours.items()}, seed)
+
+
+def _vs_seed(config: configs.RunConfig, runs: dict[str, simulation.OnlineRun]) -> dict[str, Any]:
+  """With a preset: prints and returns the claims table, and the seed comparison if asked."""
+  if config.preset is None:
+    return {}
+  preset = presets.PRESETS[config.preset]
+  rows = presets.claims_table(preset, {name: run.x_final for name, run in runs.items()})
+  print(presets.format_claims(preset, rows))
+  seed: dict[str, Any] = {"seed_claims": rows}
+  if config.check_seed:
+    seed["seed_comparison"] = seed_comparison(config)
+    print(presets.format_comparison(seed["seed_comparison"]))
+  return seed
+
+
 def train_and_evaluate(config: configs.RunConfig) -> dict[str, simulation.OnlineRun]:
   """Runs ``config``, prints its table and writes its outputs and checkpoints.
 
@@ -162,11 +191,12 @@ def _train_and_evaluate(config: configs.RunConfig) -> dict[str, simulation.Onlin
   summaries = [summary(config, name, run) for name, run in runs.items()]
   print(config.description())
   print(table(summaries))
+  seed = _vs_seed(config, runs)
 
   if config.out is not None:
     names = ("results.json", "trajectory.csv", "figure1.png")
     with cli.writing(config.out), files.output_set(config.out) as staging:
-      files.write_json(staging / names[0], config.results(summaries))
+      files.write_json(staging / names[0], config.results(summaries, **seed))
       outputs.write_trajectory(staging / names[1], runs)
       outputs.write_figure(staging / names[2], runs, config.title())
     print(f"wrote {', '.join(str(config.out / name) for name in names)}")
