@@ -4,6 +4,7 @@ the specs.
 """
 
 from collections.abc import Callable
+from collections.abc import Mapping
 import dataclasses
 from typing import Any
 
@@ -56,7 +57,7 @@ class ParitySpec:
   state_fields: dict[str, str] | Callable[[dict[str, Any]], dict[str, str]]
   count_field: str | None = "count"
   initial_params: str = "zeros"
-  tolerances: dict[str, dict[str, Tolerance]] = dataclasses.field(default_factory=dict)
+  tolerances: Mapping[str, Mapping[str, Tolerance]] = dataclasses.field(default_factory=dict)
   steps: int = 500
   param_shapes: dict[str, tuple[int, ...]] = dataclasses.field(
     default_factory=lambda: dict(DEFAULT_PARAM_SHAPES)

@@ -4,9 +4,8 @@ Every case of ``lr_scheduler_configs`` runs torch's scheduler (``opt.step(); sch
 and compares, per param group and step, ``get_last_lr()`` and the cycled momentum
 (``momentum`` or ``betas[0]``) with the twin built two ways: from the spec's keywords (the
 public signature) and from the live torch scheduler (``_registry.twin_from_torch``, what the
-interop uses). float64 (x64): 1e-12 relative, the issue's bound (measured: equal to the last
-bit, see ``test_float64_is_exact``). float32: torch's value rounded once, exactly, except
-``LambdaLR``'s closed form (its docstring's warning), within one float32 ulp.
+interop uses). float64 (x64): torch's values to the last bit (the issue asks for 1e-12
+relative). float32: torch's value rounded once, exactly.
 Then end-to-end runs: SGD with momentum, Adam and RMSprop under OneCycleLR / CyclicLR
 with the momentum cycled, parameters compared step by step.
 """
@@ -149,21 +148,12 @@ def test_float64(case_id: str):
   with jax.enable_x64(True):
     for g, (twin, read) in enumerate(zip(from_spec, from_torch, strict=True)):
       _assert_same_twin(twin, read)  # the registry rebuilds the twin from the live scheduler
-      assert _relative(_values(twin, steps), lrs[g]) <= 1e-12, (case_id, g, twin.torch_name)
+      # The issue asks for 1e-12 relative; the tables give torch's values to the last bit.
+      np.testing.assert_array_equal(_values(twin, steps), lrs[g], err_msg=f"{case_id} {g}")
       if twin.momentum is not None:
-        assert _relative(_values(twin.momentum, steps), momenta[g]) <= 1e-12
+        np.testing.assert_array_equal(_values(twin.momentum, steps), momenta[g])
       else:  # nothing cycles the momentum: torch leaves it as the optimizer's
         assert np.all(momenta[g] == momenta[g][0])
-
-
-def test_float64_is_exact():
-  """Not only within 1e-12: the long recursions are torch's values to the last bit."""
-  for case_id in ("exp_long", "cos_long", "poly_long", "warmup_cosine_long", "onecycle_long_cos"):
-    lrs, momenta, (twin, *_), _ = _torch_run(case_id)
-    with jax.enable_x64(True):
-      np.testing.assert_array_equal(_values(twin, lrs.shape[1]), lrs[0])
-      if twin.momentum is not None:
-        np.testing.assert_array_equal(_values(twin.momentum, lrs.shape[1]), momenta[0])
 
 
 @pytest.mark.parametrize("case_id", list(C.CASES))
@@ -172,23 +162,11 @@ def test_float32(case_id: str):
   steps = lrs.shape[1]
   with jax.enable_x64(False):
     for g, twin in enumerate(from_spec):
-      expected = lrs[g].astype(np.float32)
       got = _values(twin, steps)
       assert got.dtype == np.float32
-      if _uses_lambda_closed_form(C.CASES[case_id].spec):
-        ulps = np.abs(got.view(np.int32) - expected.view(np.int32))
-        assert ulps.max() <= 1, case_id
-      else:
-        np.testing.assert_array_equal(got, expected, err_msg=case_id)
+      np.testing.assert_array_equal(got, lrs[g].astype(np.float32), err_msg=case_id)
       if twin.momentum is not None:
         np.testing.assert_array_equal(_values(twin.momentum, steps), momenta[g].astype(np.float32))
-
-
-def _uses_lambda_closed_form(spec: C.Spec) -> bool:
-  name, kwargs = spec
-  return name == "LambdaLR" or any(
-    _uses_lambda_closed_form(s) for s in kwargs.get("schedulers", [])
-  )
 
 
 def test_tails_past_the_table():
@@ -312,6 +290,23 @@ END_TO_END = {
       opt, 0.001, 0.05, step_size_up=40, mode="triangular2"
     ),
     lambda s: torch_optim.adamw(lr=s, betas=(s.momentum, 0.999)),
+  ),
+  "adamax_onecycle": (
+    lambda ps: torch.optim.Adamax(ps, lr=0.1),
+    lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=300),
+    lambda s: torch_optim.adamax(lr=s, betas=(s.momentum, 0.999)),
+  ),
+  "nadam_onecycle": (
+    lambda ps: torch.optim.NAdam(ps, lr=0.1, decoupled_weight_decay=True, weight_decay=0.01),
+    lambda opt: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=300),
+    lambda s: torch_optim.nadam(
+      lr=s, betas=(s.momentum, 0.999), decoupled_weight_decay=True, weight_decay=0.01
+    ),
+  ),
+  "radam_cyclic": (
+    lambda ps: torch.optim.RAdam(ps, lr=0.1),
+    lambda opt: torch.optim.lr_scheduler.CyclicLR(opt, 0.001, 0.05, step_size_up=40),
+    lambda s: torch_optim.radam(lr=s, betas=(s.momentum, 0.999)),
   ),
   "rmsprop_cyclic": (
     lambda ps: torch.optim.RMSprop(ps, lr=0.1, momentum=0.5),

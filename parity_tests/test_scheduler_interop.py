@@ -53,6 +53,11 @@ RECIPES: list[tuple[str, Callable[..., Any], Callable[..., Any]]] = [
     lambda o: L.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.01),
   ),
   (
+    "sgd-swalr",
+    lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9),
+    lambda o: torch.optim.swa_utils.SWALR(o, swa_lr=0.01, anneal_epochs=10),
+  ),
+  (
     "adam-plateau",
     lambda p: torch.optim.Adam(p, lr=0.1),
     lambda o: L.ReduceLROnPlateau(o, patience=1, cooldown=1, factor=0.5),

@@ -55,7 +55,7 @@ def _digest(header: Mapping[str, Any], leaves: list[np.ndarray]) -> str:
   """The SHA-256 of the header (but its ``sha256``) and of the leaves' bytes."""
   sha = hashlib.sha256()
   rest = {key: value for key, value in header.items() if key != "sha256"}
-  sha.update(json.dumps(rest, sort_keys=True).encode())
+  sha.update(json.dumps(rest, sort_keys=True, allow_nan=False).encode())
   for leaf in leaves:
     sha.update(np.ascontiguousarray(leaf).tobytes())
   return sha.hexdigest()
@@ -90,7 +90,7 @@ def save(path: pathlib.Path, snapshot: simulation.Snapshot, config: Mapping[str,
   }
   meta["sha256"] = _digest(meta, leaves)
   arrays: dict[str, Any] = {f"leaf_{i}": leaf for i, leaf in enumerate(leaves)}
-  arrays["meta"] = np.array(json.dumps(meta))
+  arrays["meta"] = np.array(json.dumps(meta, allow_nan=False))
   with files.replacing(path) as temporary, temporary.open("wb") as file:
     np.savez(file, **arrays)
 

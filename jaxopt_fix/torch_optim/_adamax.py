@@ -39,7 +39,7 @@ SCHEMA = S.StateSchema(
 
 
 def scale_by_torch_adamax(
-  b1: jax.typing.ArrayLike = 0.9,
+  b1: jax.typing.ArrayLike | optax.Schedule = 0.9,
   b2: jax.typing.ArrayLike = 0.999,
   eps: jax.typing.ArrayLike = 1e-8,
 ) -> optax.GradientTransformation:
@@ -54,7 +54,9 @@ def scale_by_torch_adamax(
   ``eps`` is inside the maximum, as in torch and optax (the paper has none).
 
   Args:
-    b1: ``betas[0]``.
+    b1: ``betas[0]``, or a schedule of the step count (the ``momentum`` of
+      :func:`~jaxopt_fix.torch_optim.lr_scheduler.one_cycle_lr` and ``cyclic_lr``), evaluated
+      at ``step`` before it is incremented.
     b2: ``betas[1]``.
     eps: ``eps``.
 
@@ -86,8 +88,9 @@ def scale_by_torch_adamax(
 
   def update_fn(updates, state, params=None):
     del params
+    beta1 = b1(state.step) if callable(b1) else b1
     step = optax.safe_increment(state.step)
-    exp_avg = moments.lerp_moment(updates, state.exp_avg, b1)
+    exp_avg = moments.lerp_moment(updates, state.exp_avg, beta1)
     # torch.maximum(exp_inf.mul_(b2), grad.abs().add_(eps)): each operand rounded alone.
     exp_inf = jax.tree.map(
       lambda g, u: None if g is None else jnp.maximum(u * b2, jnp.abs(g) + eps),
@@ -95,7 +98,7 @@ def scale_by_torch_adamax(
       state.exp_inf,
       is_leaf=lambda x: x is None,
     )
-    mu_scale = 1 / numerics.one_minus_power(b1, step)
+    mu_scale = 1 / numerics.one_minus_power(beta1, step)
     directions = jax.tree.map(
       lambda g, m, u: None if g is None else (m * mu_scale.astype(m.dtype) / u).astype(g.dtype),
       updates,
@@ -115,7 +118,7 @@ def scale_by_torch_adamax(
 @_common.twin
 def adamax(
   lr: optax.ScalarOrSchedule = 2e-3,
-  betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
+  betas: tuple[jax.typing.ArrayLike | optax.Schedule, jax.typing.ArrayLike] = (0.9, 0.999),
   eps: jax.typing.ArrayLike = 1e-8,
   weight_decay: jax.typing.ArrayLike = 0.0,
   foreach: bool | None = None,

@@ -217,7 +217,10 @@ def asgd(
   """
   del foreach, differentiable, capturable
   if callable(lr):
-    raise ValueError("ASGD's lr is the initial step size: a schedule is not supported")
+    raise ValueError(
+      "lr: the ASGD twin computes eta from a constant lr; a schedule is not supported "
+      "(torch recomputes eta from the group's current lr after each step)"
+    )
   lr = _common.hyperparameter(lr)
   _common.check_lr(lr)
   _common.check_at_least("Invalid weight_decay value", weight_decay, 0.0)

@@ -110,7 +110,7 @@ def _denominator(v, bias_correction2, eps):
 
 
 def scale_by_torch_nadam(
-  b1: jax.typing.ArrayLike = 0.9,
+  b1: jax.typing.ArrayLike | optax.Schedule = 0.9,
   b2: jax.typing.ArrayLike = 0.999,
   eps: jax.typing.ArrayLike = 1e-8,
   momentum_decay: jax.typing.ArrayLike = 4e-3,
@@ -138,7 +138,9 @@ def scale_by_torch_nadam(
   are then taken in the compute dtype, as torch takes them in Python floats.
 
   Args:
-    b1: ``betas[0]``.
+    b1: ``betas[0]``, or a schedule of the step count (the ``momentum`` of
+      :func:`~jaxopt_fix.torch_optim.lr_scheduler.one_cycle_lr` and ``cyclic_lr``), evaluated
+      at ``step`` before it is incremented.
     b2: ``betas[1]``.
     eps: ``eps``.
     momentum_decay: ``momentum_decay`` (:math:`\psi`).
@@ -167,7 +169,7 @@ def scale_by_torch_nadam(
   def update_fn(updates, state, params=None):
     del params
     new_state, grad_scale, exp_avg_scale, bias_correction2 = _nadam_step(
-      updates, state, b1, b2, momentum_decay
+      updates, state, b1(state.step) if callable(b1) else b1, b2, momentum_decay
     )
 
     def direction(g, m, v):
@@ -189,7 +191,7 @@ def scale_by_torch_nadam(
 
 def _torch_nadam_update(
   lr: optax.ScalarOrSchedule,
-  b1: jax.typing.ArrayLike,
+  b1: jax.typing.ArrayLike | optax.Schedule,
   b2: jax.typing.ArrayLike,
   eps: jax.typing.ArrayLike,
   momentum_decay: jax.typing.ArrayLike,
@@ -215,7 +217,7 @@ def _torch_nadam_update(
       raise ValueError("torch_optim.nadam needs the params: call update(updates, state, params)")
     lr_t = lr(state.step) if callable(lr) else lr
     new_state, grad_scale, exp_avg_scale, bias_correction2 = _nadam_step(
-      updates, state, b1, b2, momentum_decay
+      updates, state, b1(state.step) if callable(b1) else b1, b2, momentum_decay
     )
     neg_lr = -jnp.asarray(lr_t, grad_scale.dtype)
     grad_value = neg_lr * grad_scale
@@ -248,7 +250,7 @@ def _torch_nadam_update(
 @_common.twin
 def nadam(
   lr: optax.ScalarOrSchedule = 2e-3,
-  betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
+  betas: tuple[jax.typing.ArrayLike | optax.Schedule, jax.typing.ArrayLike] = (0.9, 0.999),
   eps: jax.typing.ArrayLike = 1e-8,
   weight_decay: jax.typing.ArrayLike = 0.0,
   momentum_decay: jax.typing.ArrayLike = 4e-3,

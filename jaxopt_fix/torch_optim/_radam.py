@@ -116,7 +116,7 @@ def sma_length(b2: jax.typing.ArrayLike, step: jax.typing.ArrayLike) -> jax.Arra
 
 
 def scale_by_torch_radam(
-  b1: jax.typing.ArrayLike = 0.9,
+  b1: jax.typing.ArrayLike | optax.Schedule = 0.9,
   b2: jax.typing.ArrayLike = 0.999,
   eps: jax.typing.ArrayLike = 1e-8,
 ) -> optax.GradientTransformation:
@@ -137,7 +137,9 @@ def scale_by_torch_radam(
   to the *uncorrected* :math:`\sqrt{v_t}`, as in torch.
 
   Args:
-    b1: ``betas[0]``.
+    b1: ``betas[0]``, or a schedule of the step count (the ``momentum`` of
+      :func:`~jaxopt_fix.torch_optim.lr_scheduler.one_cycle_lr` and ``cyclic_lr``), evaluated
+      at ``step`` before it is incremented.
     b2: ``betas[1]``.
     eps: ``eps``.
 
@@ -170,10 +172,11 @@ def scale_by_torch_radam(
 
   def update_fn(updates, state, params=None):
     del params
+    beta1 = b1(state.step) if callable(b1) else b1
     step = optax.safe_increment(state.step)
-    exp_avg = moments.lerp_moment(updates, state.exp_avg, b1)
+    exp_avg = moments.lerp_moment(updates, state.exp_avg, beta1)
     exp_avg_sq = moments.ema_squared_moment(updates, state.exp_avg_sq, b2)
-    bias_correction1 = numerics.one_minus_power(b1, step)
+    bias_correction1 = numerics.one_minus_power(beta1, step)
     sqrt_bias_correction2 = jnp.sqrt(numerics.one_minus_power(b2, step))
     rho_t = sma_length(b2, step)
     rho_inf = _max_sma_length(b2, rho_t.dtype)
@@ -205,7 +208,7 @@ def scale_by_torch_radam(
 @_common.twin
 def radam(
   lr: optax.ScalarOrSchedule = 1e-3,
-  betas: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (0.9, 0.999),
+  betas: tuple[jax.typing.ArrayLike | optax.Schedule, jax.typing.ArrayLike] = (0.9, 0.999),
   eps: jax.typing.ArrayLike = 1e-8,
   weight_decay: jax.typing.ArrayLike = 0.0,
   decoupled_weight_decay: bool = False,

@@ -28,12 +28,14 @@ from jaxopt_fix.verify._models import flax_params_from_torch
 from jaxopt_fix.verify._models import torch_params_from_flax
 from jaxopt_fix.verify._models import train_side_by_side
 from jaxopt_fix.verify._tolerances import TOLERANCES
+from jaxopt_fix.verify._tolerances import TWIN_TOLERANCES
 from jaxopt_fix.verify._tolerances import Tolerance
 
 __all__ = (
   "RTOL",
   "SEQUENCES",
   "TOLERANCES",
+  "TWIN_TOLERANCES",
   "Comparison",
   "Divergence",
   "FieldComparison",

@@ -458,7 +458,8 @@ def compare(
   ``lax.scan``, compiled once per dtype. After every step the displacement ``p_t - p_0`` is
   compared relative to the distance each element has travelled, each state field relative
   to its running largest magnitude, and the step count exactly, against :data:`TOLERANCES`
-  (the parity suite's tables: 1e-12 in float64, 1e-6 in float32).
+  (the parity suite's tables: 1e-12 in float64, 1e-6 in float32; for a twin, with its
+  measured overrides, :data:`TWIN_TOLERANCES`).
 
   Args:
     torch_optimizer: A ``torch.optim.Optimizer`` class (with ``kwargs``), a live optimizer
@@ -529,6 +530,9 @@ def compare(
   if initial not in ("zeros", "normal"):
     raise ValueError(f"initial must be 'zeros' or 'normal', got {initial!r}")
   side = _torch_side(torch_optimizer, kwargs, params)
+  if tx is None:
+    probe = side.make([_torch().zeros(s, dtype=_torch().float64) for s in side.shapes.values()])
+    tolerances = _twin_tolerances(type(probe).__name__, tolerances)
   names = list(side.shapes)
   size = sum(math.prod(s) for s in side.shapes.values())
   battery = _battery(gradients, steps, size)
@@ -563,6 +567,17 @@ def compare(
           )
         )
   return VerifyResult(side.name, jax_name, next(iter(battery.values())).shape[0], tuple(results))
+
+
+def _twin_tolerances(
+  torch_name: str, overrides: Mapping[str, Mapping[str, Tolerance]] | None
+) -> dict[str, dict[str, Tolerance]]:
+  """The twin's measured overrides (:data:`TWIN_TOLERANCES`), under the caller's."""
+  merged: dict[str, dict[str, Tolerance]] = {}
+  for table in (_tolerances.TWIN_TOLERANCES.get(torch_name, {}), overrides or {}):
+    for dtype, fields in table.items():
+      merged.setdefault(dtype, {}).update(fields)
+  return merged
 
 
 def _twin(

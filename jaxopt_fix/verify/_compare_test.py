@@ -168,3 +168,21 @@ def test_importing_verify_does_not_import_torch():
   code = "import sys, jaxopt_fix.verify; print('torch' in sys.modules)"
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
   assert out.stdout.strip() == "False"
+
+
+_NEEDS_MORE = {"LBFGS": "closure", "SparseAdam": "dense gradients"}
+
+
+@pytest.mark.parametrize("name", torch_optim.supported_optimizers())
+def test_every_twin_agrees_through_compare(name):
+  """With the twins' measured overrides (verify.TWIN_TOLERANCES), as in the parity suite."""
+  cls = getattr(torch.optim, name)
+  if name in _NEEDS_MORE:
+    with pytest.raises(ValueError, match=_NEEDS_MORE[name]):
+      verify.compare(cls, steps=2)
+    return
+  params = {"a": (4, 5), "b": (3, 3)} if name == "Muon" else None
+  result = verify.compare(
+    cls, kwargs={"lr": 1e-2}, steps=20, gradients=["sparse", "scales"], params=params
+  )
+  assert result.agrees, result.report()

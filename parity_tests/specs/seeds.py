@@ -2,9 +2,10 @@
 labml_nn's ``AMSGrad`` (``optimized_update=True``, its default: ε on the uncorrected root,
 both bias corrections folded into the step size).
 
-labml_nn is installed without its dependencies (``pip install --no-deps labml-nn==0.5.1
-labml==0.5.3``: its optimizers need only torch; its other requirements pull torchvision and
-another torch build). Without it this module has no specs and ``test_seeds.py`` says why.
+labml_nn is installed without its dependencies (``pip install --no-deps -r
+parity_tests/seeds.txt``, part of the README's test command: its optimizers need only torch;
+its other requirements pull torchvision and another torch build). Without it this module has
+no specs and ``test_seeds.py`` says why.
 """
 
 import importlib.util

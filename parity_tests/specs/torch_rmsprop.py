@@ -1,37 +1,15 @@
 """jaxopt_fix.torch_optim.rmsprop against torch.optim.RMSprop, on every CPU configuration of
 PyTorch's own tests plus uncentered momentum and an alpha below 0.5 (torch's lerp then takes
-its other branch)."""
+its other branch). Its float32 state tolerances (torch's CPU sqrt, fed back through weight
+decay) are in jaxopt_fix.verify.TWIN_TOLERANCES."""
 
 import torch
 
 from jaxopt_fix import torch_optim
+from jaxopt_fix.verify import TWIN_TOLERANCES
 from parity_tests.config import TWIN_STEPS
 from parity_tests.config import ParitySpec
-from parity_tests.config import Tolerance
 from parity_tests.torch_configs import optim_db_configs
-
-# torch's float32 sqrt on CPU (MKL's vectorised kernel) is not correctly rounded: it is one
-# ulp away from XLA's correctly rounded sqrt in about 20% of elements (measured on 7- and
-# 15-element tensors). With torch's sqrt substituted into the twin (a host callback, for the
-# measurement only) every momentum configuration is bit-identical to torch (up to subnormals,
-# which XLA flushes to zero). Without it the divisor differs by an ulp, and so does the
-# parameter (as it also does from torch's addcdiv computing (-lr * g) / avg where the twin
-# computes -lr * (g / avg)); through weight decay the parameter difference enters the
-# gradient and every average. Where the gradient is dominated by weight_decay * param (the
-# tiny coordinates of the "scales" sequence) the normalised steps make the parameter
-# oscillate with growing amplitude, which amplifies the difference: measured at most 6.8e-6
-# (momentum_buffer), 1.5e-6 (square_avg) and 1.1e-6 (grad_avg) of the running scale, while
-# the displacement stays within 3e-7.
-_SQRT_FEEDBACK = (
-  "torch's float32 CPU sqrt is 1 ulp off in about 20% of elements (bit-identical with it"
-  " substituted); the difference is fed back through weight decay and amplified by"
-  " oscillating wd-dominated coordinates: measured {measured}"
-)
-_FLOAT32_STATE = {
-  "momentum_buffer": Tolerance(2e-5, reason=_SQRT_FEEDBACK.format(measured="6.8e-6")),
-  "square_avg": Tolerance(4e-6, reason=_SQRT_FEEDBACK.format(measured="1.5e-6")),
-  "grad_avg": Tolerance(4e-6, reason=_SQRT_FEEDBACK.format(measured="1.1e-6")),
-}
 
 
 def _fields(kwargs):
@@ -62,6 +40,6 @@ SPECS = [
     state_fields=_fields,
     count_field="step",
     initial_params="normal",
-    tolerances={"float32": _FLOAT32_STATE},
+    tolerances=TWIN_TOLERANCES["RMSprop"],
   ),
 ]

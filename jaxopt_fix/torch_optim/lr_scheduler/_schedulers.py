@@ -785,6 +785,8 @@ def cyclic_lr(
   .. warning::
     torch checks at construction that the optimizer has a ``momentum`` or ``betas`` when
     ``cycle_momentum``; the twin cannot see the optimizer: pass ``schedule.momentum`` to it.
+    ``mode="triangular2"`` overflows ``2.0 ** (cycle - 1)`` after 1,024 cycles, where torch
+    raises OverflowError; the twin's tail continues with amplitude 0 (the lr at ``base_lr``).
   """
   check_fresh(last_epoch)
   base_lr, max_lr = _check_lr(base_lr, "base_lr"), _check_lr(max_lr, "max_lr")
