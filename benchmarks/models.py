@@ -24,7 +24,6 @@ from collections.abc import Callable
 from collections.abc import Sequence
 import dataclasses
 import itertools
-import json
 import math
 import pathlib
 import sys
@@ -39,6 +38,8 @@ import numpy as np
 import optax
 
 from benchmarks import common
+from experiments import cli
+from experiments import files
 import jaxopt_fix
 from jaxopt_fix import torch_optim
 
@@ -553,7 +554,7 @@ def plot(results: Sequence[dict[str, Any]], path: pathlib.Path) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(
+  parser = cli.OneLineErrorParser(
     prog="python -m benchmarks models", description=(__doc__ or "").split("\n")[0]
   )
   parser.add_argument("--quick", action="store_true", help="tiny trees, 1 repeat (smoke test)")
@@ -642,17 +643,28 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  """Parses ``argv``, measures, prints and writes the JSON and the plot as one output set
+  (:func:`experiments.files.output_set`, in a locked directory checked before measuring)."""
   args = parse_args(argv)
-  start = time.perf_counter()
-  results = run(args)
-  results["total_seconds"] = time.perf_counter() - start
-  args.out.parent.mkdir(parents=True, exist_ok=True)
-  args.out.write_text(json.dumps(results, indent=1) + "\n")
-  if not args.no_plot:
-    try:
-      plot(results["trees"], args.out.with_suffix(".png"))
-    except ImportError as e:
-      print(f"  (no plot: {e})")
+  prog = "python -m benchmarks models"
+  try:
+    with files.run_directory(args.out.parent):
+      start = time.perf_counter()
+      results = run(args)
+      results["total_seconds"] = time.perf_counter() - start
+      with cli.writing(args.out.parent), files.output_set(args.out.parent) as staging:
+        if not args.no_plot:
+          try:
+            plot(results["trees"], staging / args.out.with_suffix(".png").name)
+          except ImportError as e:
+            print(f"  (no plot: {e})")
+        files.write_json(staging / args.out.name, results, indent=1)
+  except files.OutputError as error:
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return 2
+  except cli.WriteError as error:
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return 1
   print(f"\nwrote {args.out} in {results['total_seconds']:.0f} s")
   return 0
 
