@@ -244,22 +244,39 @@ def seed_trajectories(name: str, steps: int, dtype: str = "float32") -> dict[str
   return {claim.optimizer: run(claim.optimizer, steps, dtype) for claim in preset.claims}
 
 
-def compare(ours: Mapping[str, np.ndarray], seed: Mapping[str, np.ndarray]) -> dict[str, Any]:
+def compare(
+  ours: Mapping[str, np.ndarray], seed: Mapping[str, np.ndarray], dtype: str = "float32"
+) -> dict[str, Any]:
   """Per optimizer, how far our x trajectory is from the seed's, step by step.
 
+  The losses do not depend on x, so the two runs see the same gradients and their x
+  differ by the sum of each step's rounding differences: the largest
+  ``|x_ours - x_seed|`` grows with the steps between clips. Each step's own difference
+  does not: ``max_step_ulps`` is the largest difference of the increments
+  ``x_t - x_{t-1}``, over the steps where neither run is clipped, in units of
+  ``eps(dtype) * max(|x_{t-1}|, |x_t|, |x_t - x_{t-1}|)``.
+
   Returns:
-    ``{name: {"steps", "max_abs_diff", "at_step", "identical_steps"}}``: the largest
-    ``|x_ours - x_seed|`` over the steps, the 1-based step where it is, and how many steps
-    agree to the bit.
+    ``{name: {"steps", "max_abs_diff", "at_step", "identical_steps", "max_step_ulps"}}``:
+    the largest ``|x_ours - x_seed|`` over the steps, the 1-based step where it is, how
+    many steps agree to the bit, and the largest step difference.
   """
   report = {}
+  eps = float(np.finfo(dtype).eps)
   for name, theirs in seed.items():
-    diff = np.abs(np.asarray(ours[name], np.float64) - theirs)
+    a = np.concatenate([[0.0], np.asarray(ours[name], np.float64)])
+    b = np.concatenate([[0.0], theirs])
+    diff = np.abs(a[1:] - b[1:])
+    increments = np.diff(b)
+    scale = np.maximum.reduce([np.abs(b[1:]), np.abs(b[:-1]), np.abs(increments)])
+    inside = (np.abs(a[1:]) < 1) & (np.abs(b[1:]) < 1) & (scale > 0)
+    step_diff = np.abs(np.diff(a) - increments)[inside] / scale[inside]
     report[name] = {
       "steps": int(diff.size),
       "max_abs_diff": float(diff.max()),
       "at_step": int(diff.argmax()) + 1,
       "identical_steps": int((diff == 0).sum()),
+      "max_step_ulps": float(step_diff.max(initial=0.0) / eps),
     }
   return report
 
@@ -269,6 +286,7 @@ def format_comparison(report: Mapping[str, Mapping[str, Any]]) -> str:
   return "\n".join(
     f"{name}: first {entry['steps']:,} steps vs the seed's code: max |dx| = "
     f"{entry['max_abs_diff']:.3g} (step {entry['at_step']:,}),"
-    f" {entry['identical_steps']:,} steps bit-identical"
+    f" {entry['identical_steps']:,} steps bit-identical, each step within"
+    f" {entry['max_step_ulps']:.2g} ulps"
     for name, entry in report.items()
   )

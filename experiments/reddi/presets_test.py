@@ -18,11 +18,13 @@ from experiments.reddi import train
 
 SMOKE_STEPS = 2000
 
-# |x_ours - x_seed| over the steps, in ulps of 1 (x is in [-1, 1]). labml_nn rounds the
-# moments as m * b1 + (1 - b1) * g, the keras variant as torch's lerp (see the warning of
-# jaxopt_fix.amsgrad): measured 3.75 ulps in float32, 1.7 in float64 over 2,000 steps.
-# torch.optim.Adam against its twins: measured 0.03 ulps.
-ULPS = {"labml": 8, "torchbearer": 1}
+# In ulps of 1 (x is in [-1, 1]) for |x_ours - x_seed|, and of each step's scale for its
+# increment (presets.compare). labml_nn rounds the moments as m * b1 + (1 - b1) * g, the
+# keras variant as torch's lerp (see the warning of jaxopt_fix.amsgrad), and its step size
+# lr * sqrt(1 - b2**t) / (1 - b1**t) in float64: each step agrees to 3.3 ulps in float32
+# and 4.9 in float64 (measured over 100,000 steps), and over 2,000 steps x to 3.75 ulps.
+# torch.optim.Adam against its twins: each step to 4.4 ulps, x to 0.03.
+ULPS = 8
 
 
 def _ours(name: str, steps: int, dtype: str) -> dict[str, np.ndarray]:
@@ -41,7 +43,8 @@ def _ours(name: str, steps: int, dtype: str) -> dict[str, np.ndarray]:
 
 @functools.cache
 def _side_by_side(name: str, steps: int, dtype: str) -> dict[str, dict]:
-  return presets.compare(_ours(name, steps, dtype), presets.seed_trajectories(name, steps, dtype))
+  seed = presets.seed_trajectories(name, steps, dtype)
+  return presets.compare(_ours(name, steps, dtype), seed, dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -51,7 +54,8 @@ def test_trajectory_is_the_seeds(name, dtype):
   assert list(report) == [claim.optimizer for claim in presets.PRESETS[name].claims]
   for entry in report.values():
     assert entry["steps"] == SMOKE_STEPS
-    assert entry["max_abs_diff"] <= ULPS[name] * np.finfo(dtype).eps, entry
+    assert entry["max_abs_diff"] <= ULPS * np.finfo(dtype).eps, entry
+    assert entry["max_step_ulps"] <= ULPS, entry
 
 
 def test_seed_trajectories_run_the_seeds_settings():
@@ -160,9 +164,12 @@ def test_claim_agrees_by_side():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", presets.NAMES)
-def test_trajectory_is_the_seeds_for_100k_steps(name):
-  for entry in _side_by_side(name, 100_000, "float32").values():
-    assert entry["max_abs_diff"] <= ULPS[name] * np.finfo(np.float32).eps, entry
+def test_every_step_is_the_seeds_for_100k_steps(name):
+  """Over 100,000 steps each step agrees to round-off; x differs by their sum (labml_nn's
+  AMSGrad never clips: 6.2e-6 after 100,000 float32 steps), so only the steps are bounded."""
+  for dtype in ("float32", "float64"):
+    for entry in _side_by_side(name, 100_000, dtype).values():
+      assert entry["max_step_ulps"] <= ULPS, entry
 
 
 @pytest.mark.slow

@@ -142,7 +142,7 @@ def seed_comparison(config: configs.RunConfig) -> dict[str, Any]:
       config.transformations(), steps, 1, config.indexing, jnp.dtype(config.dtype)
     )
   seed = presets.seed_trajectories(config.preset, steps, config.dtype)
-  return presets.compare({name: run.x for name, run in ours.items()}, seed)
+  return presets.compare({name: run.x for name, run in ours.items()}, seed, config.dtype)
 
 
 def _vs_seed(config: configs.RunConfig, runs: dict[str, simulation.OnlineRun]) -> dict[str, Any]:
