@@ -185,3 +185,12 @@ def test_cli_preset_agrees_with_the_seed(capsys, tmp_path, args):
   assert cli.main([*args, "--no-progress", "--out", str(tmp_path)]) == 0
   results = json.loads((tmp_path / "results.json").read_text())
   assert all(row["agrees"] for row in results["seed_claims"]), results["seed_claims"]
+
+
+def test_cli_help_documents_the_preset_flags(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["--help"])
+  assert exit_info.value.code == 0
+  stdout = capsys.readouterr().out
+  for text in ("--preset {labml,torchbearer}", "--check-seed N", "adam_keras, amsgrad_keras"):
+    assert text in stdout
