@@ -211,30 +211,54 @@ def _labml_trajectory(optimizer: str, steps: int, dtype: str) -> np.ndarray:
 
 
 def _torchbearer_trajectory(optimizer: str, steps: int, dtype: str) -> np.ndarray:
-  """torchbearer's example as the plain torch loop its ``Trial`` runs: x after each step.
+  """torchbearer's example run by torchbearer's own ``Trial``: x after each step.
 
-  The model's forward is the online loss of the batch index, the criterion returns
-  it, and the callback clamps x to [-1, 1] after each optimizer step.
+  As the example has it: the model's forward (given the Trial's state) is the online loss
+  of the batch index, the criterion returns it, and a step callback clamps x to [-1, 1];
+  a second step callback records x.
   """
   import torch
+  import torchbearer as tb
 
-  x = torch.nn.Parameter(torch.zeros(1, dtype=getattr(torch, dtype)))
-  seed_optimizer = torch.optim.Adam([x], lr=1e-3, betas=(0.9, 0.99), amsgrad=optimizer == "amsgrad")
-  out = np.empty(steps)
-  for batch in range(steps):
-    seed_optimizer.zero_grad()
-    _online_loss(x, batch).backward()
-    seed_optimizer.step()
-    x.data.clamp_(-1.0, 1.0)
-    out[batch] = x.item()
-  return out
+  class Online(torch.nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.x = torch.nn.Parameter(torch.zeros(1, dtype=getattr(torch, dtype)))
+
+    def forward(self, _, state):
+      return _online_loss(self.x, state[tb.BATCH])
+
+  out: list[float] = []
+
+  @tb.callbacks.on_step_training
+  def greedy_update(state):
+    x = state[tb.MODEL].x
+    if x > 1:
+      x.data.fill_(1)
+    elif x < -1:
+      x.data.fill_(-1)
+
+  @tb.callbacks.on_step_training
+  def record(state):
+    out.append(state[tb.MODEL].x.item())
+
+  model = Online()
+  seed_optimizer = torch.optim.Adam(
+    model.parameters(), lr=1e-3, betas=(0.9, 0.99), amsgrad=optimizer == "amsgrad"
+  )
+  trial = tb.Trial(
+    model, seed_optimizer, lambda y_pred, _: y_pred, callbacks=[greedy_update, record], verbose=0
+  )
+  trial.for_train_steps(steps).run()
+  return np.asarray(out)
 
 
 def seed_trajectories(name: str, steps: int, dtype: str = "float32") -> dict[str, np.ndarray]:
   """The seed's own torch code on the online problem: x after each of ``steps`` steps.
 
   labml_nn's ``Adam``/``AMSGrad`` classes (imported from the installed labml_nn), or
-  ``torch.optim.Adam`` as torchbearer's example calls it; ``dtype`` is x's torch dtype.
+  torchbearer's ``Trial`` running ``torch.optim.Adam`` as its example does; ``dtype`` is x's
+  torch dtype.
 
   Returns:
     Per claimed optimizer (by its name here), the float64 array of x_1, ..., x_steps.

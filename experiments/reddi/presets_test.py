@@ -1,5 +1,5 @@
 """Tests of ``python -m experiments.reddi --preset``: the seeds' settings, the refusals, and our
-trajectories side by side with the seeds' own torch code (labml_nn's classes, torch.optim.Adam).
+trajectories side by side with the seeds' own code (labml_nn's classes, torchbearer's Trial).
 """
 
 import functools
