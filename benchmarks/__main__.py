@@ -150,15 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   if argv[:1] == ["models"]:
     return models.main(argv[1:])
   args = parse_args(argv)
-  try:
-    with files.run_directory(args.out.parent):
-      return _main(args)
-  except files.OutputError as error:
-    print(f"{PROG}: error: {error}", file=sys.stderr)
-    return 2
-  except cli.WriteError as error:
-    print(f"{PROG}: error: {error}", file=sys.stderr)
-    return 1
+  return common.in_run_directory(PROG, args.out.parent, lambda: _main(args))
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -19,6 +19,9 @@ import sys
 import time
 from typing import Any
 
+from experiments import cli
+from experiments import files
+
 
 @dataclasses.dataclass
 class Entry:
@@ -162,3 +165,18 @@ def python_subprocess(args: Sequence[str], timeout: float) -> subprocess.Complet
   return subprocess.run(
     [sys.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=root, env=env
   )
+
+
+def in_run_directory(prog: str, directory: pathlib.Path, body: Callable[[], int]) -> int:
+  """``body()`` in the locked, checked output ``directory``
+  (:func:`experiments.files.run_directory`); an unusable directory is exit status 2 and a
+  failed write 1, each one line on stderr."""
+  try:
+    with files.run_directory(directory):
+      return body()
+  except files.OutputError as error:
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return 2
+  except cli.WriteError as error:
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return 1

@@ -646,25 +646,22 @@ def main(argv: Sequence[str] | None = None) -> int:
   """Parses ``argv``, measures, prints and writes the JSON and the plot as one output set
   (:func:`experiments.files.output_set`, in a locked directory checked before measuring)."""
   args = parse_args(argv)
-  prog = "python -m benchmarks models"
-  try:
-    with files.run_directory(args.out.parent):
-      start = time.perf_counter()
-      results = run(args)
-      results["total_seconds"] = time.perf_counter() - start
-      with cli.writing(args.out.parent), files.output_set(args.out.parent) as staging:
-        if not args.no_plot:
-          try:
-            plot(results["trees"], staging / args.out.with_suffix(".png").name)
-          except ImportError as e:
-            print(f"  (no plot: {e})")
-        files.write_json(staging / args.out.name, results, indent=1)
-  except files.OutputError as error:
-    print(f"{prog}: error: {error}", file=sys.stderr)
-    return 2
-  except cli.WriteError as error:
-    print(f"{prog}: error: {error}", file=sys.stderr)
-    return 1
+  return common.in_run_directory(
+    "python -m benchmarks models", args.out.parent, lambda: _measure_and_write(args)
+  )
+
+
+def _measure_and_write(args: argparse.Namespace) -> int:
+  start = time.perf_counter()
+  results = run(args)
+  results["total_seconds"] = time.perf_counter() - start
+  with cli.writing(args.out.parent), files.output_set(args.out.parent) as staging:
+    if not args.no_plot:
+      try:
+        plot(results["trees"], staging / args.out.with_suffix(".png").name)
+      except ImportError as e:
+        print(f"  (no plot: {e})")
+    files.write_json(staging / args.out.name, results, indent=1)
   print(f"\nwrote {args.out} in {results['total_seconds']:.0f} s")
   return 0
 
