@@ -25,9 +25,11 @@ def lerp(start: jax.Array, end: jax.Array, weight: jax.typing.ArrayLike) -> jax.
 
   ATen's ``Lerp.h``: ``start + w * (end - start)`` if ``|w| < 0.5``, else
   ``end + (w - 1) * (end - start)``; each is one fused multiply-add in torch's CPU kernels
-  and in XLA's (which contracts ``a * b + c``). ``w`` and ``w - 1`` are taken in the
-  tensor's dtype, as torch does (``w - 1`` is exact by Sterbenz for ``w`` in [0.5, 2]). A
-  concrete weight picks its branch when tracing; a traced one selects per call.
+  and in XLA's (which contracts ``a * b + c``). It is computed in
+  :func:`~jaxopt_fix._src.numerics.opmath_dtype` (float32 for bfloat16 and float16 tensors)
+  and rounded once, as torch computes it; ``w`` and ``w - 1`` are taken in that dtype, as
+  torch does (``w - 1`` is exact by Sterbenz for ``w`` in [0.5, 2]). A concrete weight picks
+  its branch when tracing; a traced one selects per call.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -35,12 +37,44 @@ def lerp(start: jax.Array, end: jax.Array, weight: jax.typing.ArrayLike) -> jax.
     >>> print(moments.lerp(jnp.float32(1.0), jnp.float32(3.0), 0.25))
     1.5
   """
-  w = jnp.asarray(weight, start.dtype)
+  out_dtype = jnp.result_type(start, end)
+  weight_dtype = numerics.opmath_dtype(start.dtype)
+  w = jnp.asarray(weight, weight_dtype)
+  start, end = numerics.to_opmath(start, out_dtype), numerics.to_opmath(end, out_dtype)
   diff = end - start
-  concrete = None if numerics.is_traced(weight) else np.asarray(weight, start.dtype)
+  concrete = None if numerics.is_traced(weight) else np.asarray(weight, weight_dtype)
   if concrete is None:
-    return jnp.where(jnp.abs(w) < 0.5, start + w * diff, end + (w - 1) * diff)
-  return start + w * diff if abs(concrete) < 0.5 else end + (w - 1) * diff
+    out = jnp.where(jnp.abs(w) < 0.5, start + w * diff, end + (w - 1) * diff)
+  else:
+    out = start + w * diff if abs(concrete) < 0.5 else end + (w - 1) * diff
+  return out.astype(out_dtype)
+
+
+def add_product(x: jax.Array, alpha: jax.typing.ArrayLike, *factors: jax.Array) -> jax.Array:
+  """torch's ``x.add_(a, alpha=alpha)`` (one factor) or ``x.addcmul_(a, b, value=alpha)``
+  (two): ``x + alpha * a [* b]`` computed in :func:`~jaxopt_fix._src.numerics.opmath_dtype`
+  and rounded once, in that order, as torch's CPU kernels compute it (a concrete ``alpha``
+  of 1 is left out). As in torch, ``add_``'s ``alpha`` is first rounded to the result's
+  dtype (a bfloat16 ``alpha`` for bfloat16 tensors) and ``addcmul_``'s ``value`` is not.
+
+  Examples:
+    In bfloat16 the sum is rounded once, not after each operation:
+
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix._src import moments
+    >>> x, g = jnp.bfloat16(0.5), jnp.bfloat16(1.1953125)
+    >>> print(moments.add_product(x, 0.1, g, g), x + 0.1 * g * g)
+    0.644531 0.640625
+  """
+  out_dtype = jnp.result_type(x, *factors)
+  term, *rest = (numerics.to_opmath(factor, out_dtype) for factor in factors)
+  if numerics.is_traced(alpha) or np.asarray(alpha) != 1:
+    if not rest:
+      alpha = numerics.to_opmath(jnp.asarray(alpha, out_dtype), out_dtype)
+    term = alpha * term
+  for factor in rest:
+    term = term * factor
+  return (numerics.to_opmath(x, out_dtype) + term).astype(out_dtype)
 
 
 def lerp_moment(
@@ -74,7 +108,9 @@ def ema_moment(
     [1. 1.]
   """
   return jax.tree.map(
-    lambda g, m: None if g is None else numerics.rounded_product(m, decay) + (1 - decay) * g,
+    lambda g, m: (
+      None if g is None else add_product(numerics.rounded_product(m, decay), 1 - decay, g)
+    ),
     updates,
     moment,
     is_leaf=_is_none,
@@ -94,7 +130,9 @@ def ema_squared_moment(
     [1. 1.]
   """
   return jax.tree.map(
-    lambda g, v: None if g is None else numerics.rounded_product(v, decay) + (1 - decay) * g * g,
+    lambda g, v: (
+      None if g is None else add_product(numerics.rounded_product(v, decay), 1 - decay, g, g)
+    ),
     updates,
     moment,
     is_leaf=_is_none,
@@ -117,19 +155,28 @@ def adam_direction(
   after the square root as torch does (``sqrt(nu)/sqrt(c)``, not
   ``sqrt(nu/c)``); ``eps_root`` is scaled by it so that it sits inside the root
   of the *corrected* moment, as in optax. ``None`` for ``mu_scale`` or
-  ``nu_correction`` means 1 (the operation is skipped). The result has the
-  dtype of the incoming update.
+  ``nu_correction`` means 1 (the operation is skipped). As in torch, each operation of
+  the denominator is rounded to the moment's dtype and the quotient and its scale are
+  computed in :func:`~jaxopt_fix._src.numerics.opmath_dtype` (torch's ``addcdiv``); the
+  result is rounded once to the dtype of the incoming update.
   """
+
+  # A concrete zero eps_root is left out (torch has none): ``v + 0`` changes no value but
+  # -0.0, and costs an operation per element and per leaf.
+  no_eps_root = not numerics.is_traced(eps_root) and np.all(np.asarray(eps_root) == 0)
 
   def leaf(g, m, v):
     if g is None:
       return None
     if nu_correction is None:
-      denom = jnp.sqrt(v + eps_root)
+      denom = jnp.sqrt(v if no_eps_root else v + eps_root)
     else:
-      c = nu_correction.astype(v.dtype)
-      denom = jnp.sqrt(v + eps_root * c) / numerics.rounded_sqrt(c)
-    direction = m / (denom + eps)
+      c = nu_correction.astype(numerics.opmath_dtype(v.dtype))  # torch's is a float scalar
+      root = jnp.sqrt(v if no_eps_root else v + (eps_root * c).astype(v.dtype))
+      denom = (numerics.to_opmath(root, v.dtype) / numerics.rounded_sqrt(c)).astype(v.dtype)
+    denom = denom + eps  # torch's add_ of a scalar: eps rounded to the moment's dtype
+    out_dtype = jnp.result_type(m, denom)
+    direction = numerics.to_opmath(m, out_dtype) / numerics.to_opmath(denom, out_dtype)
     if mu_scale is not None:
       direction = direction * mu_scale.astype(direction.dtype)
     return direction.astype(g.dtype)

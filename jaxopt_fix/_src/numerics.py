@@ -181,6 +181,39 @@ def saturation_step(log_beta: Any, dtype: jnp.dtype, count_dtype: jnp.dtype) -> 
   return step if step <= np.iinfo(count_dtype).max else None
 
 
+def opmath_dtype(dtype: Any) -> jnp.dtype:
+  """The dtype torch computes an elementwise operation on ``dtype`` tensors in (its
+  ``opmath_type``): float32 for the floats narrower than float32, ``dtype`` itself otherwise.
+
+  torch's CPU kernels convert bfloat16 and float16 operands to float32, compute a whole
+  operation (``lerp_``, ``addcmul_``, ``addcdiv_`` ...) there and round its result once; the
+  helpers of :mod:`jaxopt_fix._src.moments` do the same, which also spares XLA a rounding
+  between every pair of operations.
+  """
+  dtype = jnp.dtype(dtype)
+  if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+    return jnp.dtype(jnp.float32)
+  return dtype
+
+
+def to_opmath(x: jax.Array, dtype: Any) -> jax.Array:
+  """``x`` in :func:`opmath_dtype` of ``dtype`` (unchanged where that is its own dtype)."""
+  op = opmath_dtype(dtype)
+  return x if jnp.dtype(x.dtype) == op else x.astype(op)
+
+
+def blocks_contraction_by_rounding(dtype: Any) -> bool:
+  """Whether XLA rounds a product in ``dtype`` before a sum uses it, with no help.
+
+  True for the floats narrower than float32 (bfloat16, float16): XLA's CPU backend computes each
+  of their operations in float32 and converts the result back to ``dtype``, and the conversion
+  between the multiply and the add keeps LLVM from fusing them, so :func:`rounded_product` needs
+  no select there (it would cost two more conversions per element, in a loop that is
+  compute-bound in bfloat16).
+  """
+  return jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32
+
+
 def rounded_product(x: jax.Array, factor: Any) -> jax.Array:
   """``x * factor`` rounded to ``x``'s dtype, even where a subtraction follows.
 
@@ -189,6 +222,10 @@ def rounded_product(x: jax.Array, factor: Any) -> jax.Array:
   the multiply and its use blocks the contraction (``x * factor`` is NaN wherever ``x``
   is, so the select changes no value).
   """
+  out_dtype = jnp.result_type(x, factor)
+  if blocks_contraction_by_rounding(out_dtype):
+    # torch's ``mul_`` by a scalar: the factor stays in float32 (not rounded to bfloat16).
+    return (to_opmath(x, out_dtype) * factor).astype(out_dtype)
   return jnp.where(jnp.isnan(x), x, x * factor)
 
 

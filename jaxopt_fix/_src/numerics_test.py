@@ -393,3 +393,42 @@ def test_rounded_sqrt_special_values():
   got = jax.jit(numerics.rounded_sqrt)(x)
   np.testing.assert_array_equal(got, expected)
   assert np.signbit(got[4]), "sqrt(-0) is -0"
+
+
+# bfloat16 and float16: torch computes each operation in float32 (its opmath) and rounds once.
+
+
+@pytest.mark.parametrize(
+  ("dtype", "expected"),
+  [
+    (jnp.bfloat16, jnp.float32),
+    (jnp.float16, jnp.float32),
+    (jnp.float32, jnp.float32),
+    (np.float64, np.float64),
+    (jnp.int32, jnp.int32),
+  ],
+)
+def test_opmath_dtype(dtype, expected):
+  assert numerics.opmath_dtype(dtype) == jnp.dtype(expected)
+
+
+def test_rounded_product_bfloat16_keeps_the_factor_in_float32():
+  # torch's bfloat16 mul_(f) multiplies by the float32 f and rounds the product once:
+  # 3 * 1.003 = 3.009 rounds up to 3 + 2**-6; `x * f` rounds f to bfloat16 first (1.0).
+  x, factor = jnp.full(1, 3.0, jnp.bfloat16), 1.003
+  got = jax.jit(numerics.rounded_product, static_argnums=1)(x, factor)
+  assert got.dtype == jnp.bfloat16
+  assert float(got[0]) == 3 + 2**-6
+  assert float((x * jnp.asarray(factor, jnp.bfloat16))[0]) == 3.0
+
+
+def test_rounded_product_bfloat16_rounds_before_a_sum():
+  # bfloat16 needs no select: each product is rounded by XLA's conversion before the sum.
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.standard_normal(100_000), jnp.bfloat16)
+  y = jnp.asarray(rng.standard_normal(100_000), jnp.bfloat16)
+  f = 0.999
+  product = (np.asarray(x, np.float32) * np.float32(f)).astype(jnp.bfloat16)
+  expected = (product.astype(np.float32) - np.asarray(y, np.float32)).astype(jnp.bfloat16)
+  got = jax.jit(lambda x, y: numerics.rounded_product(x, f) - y)(x, y)
+  np.testing.assert_array_equal(np.asarray(got), expected)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
 from jaxopt_fix.torch_optim import _state_schema as S
@@ -79,13 +80,21 @@ def scale_by_torch_adagrad(
     del params
     # torch: state_sum.addcmul_(grad, grad, value=1), a fused multiply-add.
     sums = jax.tree.map(
-      lambda g, s: None if g is None else s + g * g,
+      lambda g, s: None if g is None else moments.add_product(s, 1, g, g),
       updates,
       state.sum,
       is_leaf=lambda x: x is None,
     )
+
+    def direction(g, s):
+      # torch: std = state_sum.sqrt().add_(eps); param.addcdiv_(grad, std, value=-clr).
+      std = numerics.rounded_sqrt(s) + eps
+      out_dtype = jnp.result_type(g, std)
+      quotient = numerics.to_opmath(g, out_dtype) / numerics.to_opmath(std, out_dtype)
+      return quotient.astype(g.dtype)
+
     directions = jax.tree.map(
-      lambda g, s: None if g is None else (g / (numerics.rounded_sqrt(s) + eps)).astype(g.dtype),
+      lambda g, s: None if g is None else direction(g, s),
       updates,
       sums,
       is_leaf=lambda x: x is None,

@@ -51,6 +51,22 @@ def _uses_momentum(momentum: Any) -> bool:
   return value is None or value > 0.0
 
 
+def _minus_square(v: jax.Array, m: jax.Array) -> jax.Array:
+  """torch's ``v.addcmul(m, m, value=-1)``: ``v - m * m`` in float32 for bfloat16 tensors,
+  rounded once (rounding ``m * m`` first would cancel catastrophically where ``v ~ m * m``)."""
+  out_dtype = jnp.result_type(v, m)
+  m = numerics.to_opmath(m, out_dtype)
+  return (numerics.to_opmath(v, out_dtype) - m * m).astype(out_dtype)
+
+
+def _add_quotient(b: jax.Array, g: jax.Array, denom: jax.Array) -> jax.Array:
+  """torch's ``b.addcdiv_(g, denom)``: ``b + g / denom`` in float32 for bfloat16 tensors,
+  rounded once."""
+  out_dtype = jnp.result_type(b, g, denom)
+  b, g, denom = (numerics.to_opmath(x, out_dtype) for x in (b, g, denom))
+  return (b + g / denom).astype(out_dtype)
+
+
 def scale_by_torch_rmsprop(
   alpha: jax.typing.ArrayLike = 0.99,
   eps: jax.typing.ArrayLike = 1e-8,
@@ -117,7 +133,7 @@ def scale_by_torch_rmsprop(
       grad_avg = moments.lerp_moment(updates, state.grad_avg, alpha)
       # torch: square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().
       roots = jax.tree.map(
-        lambda v, m: None if v is None else numerics.rounded_sqrt(v - m * m),
+        lambda v, m: None if v is None else numerics.rounded_sqrt(_minus_square(v, m)),
         square_avg,
         grad_avg,
         is_leaf=none,
@@ -132,7 +148,9 @@ def scale_by_torch_rmsprop(
       # torch: buf.mul_(momentum).addcdiv_(grad, avg). A traced momentum keeps the buffer:
       # at 0 it holds g / avg, the same direction as without one.
       buffers = jax.tree.map(
-        lambda g, b, r: None if g is None else numerics.rounded_product(b, mu) + g / (r + eps),
+        lambda g, b, r: (
+          None if g is None else _add_quotient(numerics.rounded_product(b, mu), g, r + eps)
+        ),
         updates,
         old_buffers,
         roots,
