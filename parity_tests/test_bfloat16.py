@@ -34,6 +34,8 @@ CASES = [
   ("radam", "RAdam", {}, ("exp_avg", "exp_avg_sq")),
   ("rmsprop", "RMSprop", {"centered": True}, ("square_avg", "grad_avg")),
   ("adagrad", "Adagrad", {}, ("sum",)),
+  ("sgd", "SGD", {"lr": 1e-2, "momentum": 0.9, "dampening": 0.1}, ("momentum_buffer",)),
+  ("sgd", "SGD", {"lr": 1e-2, "momentum": 0.9, "nesterov": True}, ("momentum_buffer",)),
 ]
 
 

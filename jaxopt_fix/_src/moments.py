@@ -66,6 +66,12 @@ def add_product(x: jax.Array, alpha: jax.typing.ArrayLike, *factors: jax.Array) 
     >>> print(moments.add_product(x, 0.1, g, g), x + 0.1 * g * g)
     0.644531 0.640625
   """
+  return opmath_add_product(x, alpha, *factors).astype(jnp.result_type(x, *factors))
+
+
+def opmath_add_product(x: jax.Array, alpha: jax.typing.ArrayLike, *factors: jax.Array) -> jax.Array:
+  """:func:`add_product` before its final rounding: the sum in
+  :func:`~jaxopt_fix._src.numerics.opmath_dtype` (for a select to pick before rounding once)."""
   out_dtype = jnp.result_type(x, *factors)
   term, *rest = (numerics.to_opmath(factor, out_dtype) for factor in factors)
   if numerics.is_traced(alpha) or np.asarray(alpha) != 1:
@@ -74,7 +80,7 @@ def add_product(x: jax.Array, alpha: jax.typing.ArrayLike, *factors: jax.Array) 
     term = alpha * term
   for factor in rest:
     term = term * factor
-  return (numerics.to_opmath(x, out_dtype) + term).astype(out_dtype)
+  return numerics.to_opmath(x, out_dtype) + term
 
 
 def lerp_moment(

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
 from jaxopt_fix.torch_optim import _state_schema as S
@@ -112,9 +113,12 @@ def scale_by_torch_sgd(
     def buffer(g, b):
       if g is None:
         return None
-      # torch: buf.mul_(momentum).add_(grad, alpha=1 - dampening), or grad.clone() at first.
-      damped = numerics.rounded_product(b, momentum) + (1 - dampening) * g
-      return jnp.where(state.has_momentum_buffer, damped, g)
+      # torch: buf.mul_(momentum).add_(grad, alpha=1 - dampening), or grad.clone() at first;
+      # chosen before the sum's one rounding (a bfloat16 gradient is exact in float32).
+      decayed = numerics.rounded_product(b, momentum)
+      damped = moments.opmath_add_product(decayed, 1 - dampening, g)
+      grad = numerics.to_opmath(g, damped.dtype)
+      return jnp.where(state.has_momentum_buffer, damped, grad).astype(jnp.result_type(b, g))
 
     buffers = jax.tree.map(buffer, updates, state.momentum_buffer, is_leaf=lambda x: x is None)
     if nesterov:
