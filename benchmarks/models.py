@@ -347,8 +347,8 @@ def torch_runner(
 
 
 def _iters_for(num_params: int, quick: bool) -> int:
-  """Steps per timed run: about 20M parameter-updates (at least 2)."""
-  return 2 if quick else max(2, min(200, 20_000_000 // max(1, num_params)))
+  """Steps per timed run: about 40M parameter-updates (at least 3: 30-80 ms here)."""
+  return 2 if quick else max(3, min(200, 40_000_000 // max(1, num_params)))
 
 
 def run_tree(

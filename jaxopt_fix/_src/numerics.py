@@ -226,7 +226,7 @@ def rounded_product(x: jax.Array, factor: Any) -> jax.Array:
   if blocks_contraction_by_rounding(out_dtype):
     # torch's ``mul_`` by a scalar: the factor stays in float32 (not rounded to bfloat16).
     return (to_opmath(x, out_dtype) * factor).astype(out_dtype)
-  return jnp.where(jnp.isnan(x), x, x * factor)
+  return _unless_nan(x, x * factor)
 
 
 def rounded_sqrt(x: jax.Array) -> jax.Array:
@@ -237,4 +237,15 @@ def rounded_sqrt(x: jax.Array) -> jax.Array:
   A select between the root and its use blocks the rewrite (``sqrt(x)`` is NaN wherever
   ``x`` is, so the select changes no value).
   """
-  return jnp.where(jnp.isnan(x), x, jnp.sqrt(x))
+  return _unless_nan(x, jnp.sqrt(x))
+
+
+def _unless_nan(x: jax.Array, value: jax.Array) -> jax.Array:
+  """``where(isnan(x), x, value)``: ``value``, through a select XLA cannot look past.
+
+  A plain ``lax.select`` where the dtypes and shapes agree (``jnp.where`` wraps it in a nested
+  jitted call, which costs tracing and lowering time once per leaf).
+  """
+  if value.dtype == x.dtype and value.shape == x.shape:
+    return jax.lax.select(jnp.isnan(x), x, value)
+  return jnp.where(jnp.isnan(x), x, value)
