@@ -220,7 +220,9 @@ def rounded_product(x: jax.Array, factor: Any) -> jax.Array:
   XLA's CPU backend contracts ``x * factor - y`` into one fused multiply-add, which skips
   the rounding of the product that torch's in-place ``mul_`` performs. A select between
   the multiply and its use blocks the contraction (``x * factor`` is NaN wherever ``x``
-  is, so the select changes no value).
+  is, so the select changes no value). Below float32 (bfloat16, float16) the product is
+  taken in float32 with the factor unrounded and rounded once, as torch's ``mul_`` takes it,
+  and needs no select (:func:`blocks_contraction_by_rounding`).
   """
   out_dtype = jnp.result_type(x, factor)
   if blocks_contraction_by_rounding(out_dtype):

@@ -176,10 +176,11 @@ def scale_by_torch_nadam(
       if g is None:
         return None
       denom = _denominator(v, bias_correction2, eps)
-      # torch's two addcdiv_ steps: (value * tensor) / denom each.
-      return (
-        grad_scale.astype(g.dtype) * g / denom + exp_avg_scale.astype(m.dtype) * m / denom
-      ).astype(g.dtype)
+      # torch's two addcdiv_ steps: (value * tensor) / denom each, the values (Python floats
+      # in torch) in float32 for bfloat16 tensors.
+      grad_value = grad_scale.astype(numerics.opmath_dtype(g.dtype))
+      exp_avg_value = exp_avg_scale.astype(numerics.opmath_dtype(m.dtype))
+      return (grad_value * g / denom + exp_avg_value * m / denom).astype(g.dtype)
 
     directions = jax.tree.map(
       direction, updates, new_state.exp_avg, new_state.exp_avg_sq, is_leaf=lambda x: x is None

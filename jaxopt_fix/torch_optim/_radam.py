@@ -189,11 +189,13 @@ def scale_by_torch_radam(
     def direction(g, m, v):
       if g is None:
         return None
-      corrected = m / bias_correction1.astype(m.dtype)
-      adaptive = 1 / (jnp.sqrt(v) + eps) * sqrt_bias_correction2.astype(v.dtype)
-      return jnp.where(rectified, corrected * adaptive * rect.astype(m.dtype), corrected).astype(
-        g.dtype
-      )
+      # The scalars stay in float32 for bfloat16 moments (torch's are Python floats).
+      scalar_dtype = numerics.opmath_dtype(m.dtype)
+      corrected = m / bias_correction1.astype(scalar_dtype)
+      adaptive = 1 / (jnp.sqrt(v) + eps) * sqrt_bias_correction2.astype(scalar_dtype)
+      return jnp.where(
+        rectified, corrected * adaptive * rect.astype(scalar_dtype), corrected
+      ).astype(g.dtype)
 
     directions = jax.tree.map(direction, updates, exp_avg, exp_avg_sq, is_leaf=lambda x: x is None)
     return directions, ScaleByTorchRAdamState(
