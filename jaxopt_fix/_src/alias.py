@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import optax
 
+from jaxopt_fix._src import eager
 from jaxopt_fix._src import transform
 from jaxopt_fix._src import validation
 
@@ -13,7 +14,7 @@ def _with_learning_rate(
   scaler: optax.GradientTransformation, learning_rate: optax.ScalarOrSchedule
 ) -> optax.GradientTransformationExtraArgs:
   validation.check_learning_rate(learning_rate)
-  return optax.chain(scaler, optax.scale_by_learning_rate(learning_rate))
+  return eager.compiled_when_eager(optax.chain(scaler, optax.scale_by_learning_rate(learning_rate)))
 
 
 def amsgrad(

@@ -358,7 +358,10 @@ def test_schedule_learning_rate_is_accepted(alias):
   assert np.all(updates < 0)
   for _ in range(10):
     updates, state = tx.update(jnp.array([0.5, 0.5]), state, params)
-  np.testing.assert_array_equal(updates, np.zeros(2, np.float32))  # schedule reached 0
+  # The schedule reached 0, up to optax's linear schedule compiled: XLA multiplies the count by
+  # 1 / transition_steps, 10 * float32(0.1) = 1 + 1.5e-8, so the learning rate ends at -1.5e-9
+  # (the alias's eager update is one compiled call, as under jit).
+  assert np.all(np.abs(updates) < 2e-9)  # from 0.1 at the start
 
 
 _ARRAY_MODULES = [pytest.param(np, id="numpy"), pytest.param(jnp, id="jax")]

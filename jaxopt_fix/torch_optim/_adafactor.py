@@ -128,12 +128,13 @@ def scale_by_torch_adafactor(
   Examples:
     A vector keeps one ``variance``; a matrix keeps row and column factors instead:
 
+    >>> import jax
     >>> import jax.numpy as jnp
     >>> import optax
     >>> from jaxopt_fix import torch_optim
     >>> params, grads = jnp.array([1.0, -1.0]), jnp.array([0.5, -2.0])
     >>> tx = optax.chain(torch_optim.scale_by_torch_adafactor(), optax.scale(-1.0))
-    >>> updates, state = tx.update(grads, tx.init(params), params)
+    >>> updates, state = jax.jit(tx.update)(grads, tx.init(params), params)  # as the twin runs
     >>> print(updates, state[0].variance)
     [-0.01  0.01] [0.25 4.  ]
     >>> matrix_state = tx.init(jnp.ones((3, 2)))[0]

@@ -100,6 +100,22 @@ def test_jit_scan_compiles_once(name):
 
 
 @pytest.mark.parametrize("name", list(_TWINS))
+def test_eager_update_is_the_jitted_update(name):
+  """Un-jitted, a step is one compiled call: bit for bit what ``jax.jit(tx.update)`` computes
+  (op-by-op dispatch would round every operation on its own, without XLA's fused multiply-adds)."""
+  tx = _TWINS[name][0]()
+  params = _params(name)
+  eager_state = jitted_state = tx.init(params)
+  jitted = jax.jit(tx.update)
+  for step in range(3):
+    grads = _grads(params, seed=step)
+    eager_updates, eager_state = tx.update(grads, eager_state, params)
+    jitted_updates, jitted_state = jitted(grads, jitted_state, params)
+    chex.assert_trees_all_equal((eager_updates, eager_state), (jitted_updates, jitted_state))
+    params = optax.apply_updates(params, jitted_updates)
+
+
+@pytest.mark.parametrize("name", list(_TWINS))
 def test_eager_update_compiles_nothing_after_the_first(name, compilations):
   """Un-jitted, a step dispatches programs compiled by the first one (as optax's eager updates)."""
   tx = _TWINS[name][0]()

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_fix._src import eager
 from jaxopt_fix._src import numerics
 from jaxopt_fix._src import validation
 
@@ -164,7 +165,7 @@ def twin(factory: _Factory) -> _Factory:
       return unchecked(params)
 
     init.unchecked = unchecked  # pyright: ignore[reportFunctionMemberAccess]
-    return tx._replace(init=init)
+    return eager.compiled_when_eager(tx._replace(init=init))
 
   return checked
 
