@@ -228,7 +228,10 @@ def _main(args: argparse.Namespace) -> int:
   )
   if args.quick:
     models_argv += ["--quick", "--trees", "wide", "--dtypes", "float32", "--cases", "adam"]
-  models.main(models_argv)
+  # In this run's locked directory (models.main would try to take the same lock and refuse).
+  status = models.measure_and_write(models.parse_args(models_argv))
+  if status != 0:
+    return status
   results["models"] = str(args.out.with_name("models.json"))
 
   results["targets"] = targets(results)

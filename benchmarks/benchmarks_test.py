@@ -49,6 +49,8 @@ def test_json_structure(results):
     for point in results["scaling"][series]:
       assert "error" not in point, point
       assert point["peak_rss_mb"] >= point["peak_rss_mb_after_import"] > 0
+  models = json.loads(pathlib.Path(results["models"]).read_text())  # written in the same run
+  assert [tree["tree"] for tree in models["trees"]] == ["wide"]
   assert len(results["targets"]) == 5
   assert all(isinstance(t["pass"], bool) and t["ratio"] > 0 for t in results["targets"])
 

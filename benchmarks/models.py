@@ -647,11 +647,13 @@ def main(argv: Sequence[str] | None = None) -> int:
   (:func:`experiments.files.output_set`, in a locked directory checked before measuring)."""
   args = parse_args(argv)
   return common.in_run_directory(
-    "python -m benchmarks models", args.out.parent, lambda: _measure_and_write(args)
+    "python -m benchmarks models", args.out.parent, lambda: measure_and_write(args)
   )
 
 
-def _measure_and_write(args: argparse.Namespace) -> int:
+def measure_and_write(args: argparse.Namespace) -> int:
+  """Measures and writes the JSON and the plot into ``args.out``'s directory, which the caller
+  holds (:func:`main`, or ``python -m benchmarks``, which runs this inside its own lock)."""
   start = time.perf_counter()
   results = run(args)
   results["total_seconds"] = time.perf_counter() - start
