@@ -6,14 +6,15 @@ from typing import Any
 from typing import TypeVar
 
 import jax
-from jax import core
 import optax
+
+from jaxopt_fix._src import numerics
 
 _Tx = TypeVar("_Tx", optax.GradientTransformation, optax.GradientTransformationExtraArgs)
 
 
 def _traced(tree: Any) -> bool:
-  return any(isinstance(leaf, core.Tracer) for leaf in jax.tree.leaves(tree))
+  return any(numerics.is_traced(leaf) for leaf in jax.tree.leaves(tree))
 
 
 def compiled_when_eager(tx: _Tx) -> _Tx:

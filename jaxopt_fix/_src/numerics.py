@@ -211,7 +211,7 @@ def blocks_contraction_by_rounding(dtype: Any) -> bool:
   no select there (it would cost two more conversions per element, in a loop that is
   compute-bound in bfloat16).
   """
-  return jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32
+  return opmath_dtype(dtype) != jnp.dtype(dtype)
 
 
 def rounded_product(x: jax.Array, factor: Any) -> jax.Array:
