@@ -242,12 +242,79 @@ def rounded_sqrt(x: jax.Array) -> jax.Array:
   return _unless_nan(x, jnp.sqrt(x))
 
 
-def _unless_nan(x: jax.Array, value: jax.Array) -> jax.Array:
-  """``where(isnan(x), x, value)``: ``value``, through a select XLA cannot look past.
+def computed_once(values: Any, count: jax.typing.ArrayLike) -> Any:
+  """``values`` (a pytree of float arrays), unchanged, as results XLA computes once and does
+  not recompute inside each of their users.
 
-  A plain ``lax.select`` where the dtypes and shapes agree (``jnp.where`` wraps it in a nested
-  jitted call, which costs tracing and lowering time once per leaf).
+  XLA fuses a chain of cheap elementwise operations (multiplies, adds, selects) into every
+  fusion that uses its result, recomputing it there, but not a division. That is right for
+  one use and costly for two:
+
+  - a scalar derived from the step count (RAdam's :math:`\rho_t`: a 12-term series) is
+    compiled into each of a tree's leaf loops (148 on a transformer), doubling the compiled
+    program's size and its compile time;
+  - a new state array that the parameter update also reads (Rprop's step size) is
+    recomputed there from the *old* state, so the update must run before the state is
+    overwritten in place, which XLA cannot prove: it copies the old state first.
+
+  Each leaf is divided by a one computed at run time from ``count`` (``count * 0 + 1``, which
+  XLA cannot fold: ``x * 0`` is not 0 for every float), one per dtype, shared by all leaves
+  (with a one per leaf, XLA:CPU fuses Rprop's update as before, copies included). Every
+  float divided by 1 is itself (NaN, infinities and signed zeros included), so no value
+  changes; the cost is one division per element.
+
+  Args:
+    values: A pytree of float arrays.
+    count: An integer array known only at run time (the step count).
+
+  Returns:
+    ``values``, bit for bit.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix._src import numerics
+    >>> print(numerics.computed_once(jnp.array([1.5, -0.0, jnp.inf]), jnp.int32(3)))
+    [ 1.5 -0.   inf]
   """
-  if value.dtype == x.dtype and value.shape == x.shape:
-    return jax.lax.select(jnp.isnan(x), x, value)
-  return jnp.where(jnp.isnan(x), x, value)
+  ones: dict[jnp.dtype, jax.Array] = {}
+
+  def divided(value: jax.Array) -> jax.Array:
+    dtype = jnp.dtype(value.dtype)
+    if dtype not in ones:
+      # In float32, where every count is finite (a float16 count past 65504 is inf; inf * 0
+      # is NaN), then converted: 1 is exact in every float dtype.
+      ones[dtype] = (jnp.asarray(count).astype(jnp.float32) * 0 + 1).astype(dtype)
+    return value / ones[dtype]
+
+  return jax.tree.map(divided, values)
+
+
+def _unless_nan(x: jax.Array, value: jax.Array) -> jax.Array:
+  """``where(isnan(x), x, value)``: ``value``, through a select XLA cannot look past."""
+  return select(jnp.isnan(x), x, value)
+
+
+def select(pred: jax.typing.ArrayLike, on_true: Any, on_false: Any) -> jax.Array:
+  """``jnp.where(pred, on_true, on_false)``, as a plain ``lax.select`` where it can be one.
+
+  ``jnp.where`` wraps its select in a nested jitted call, which costs tracing and lowering
+  time once per leaf (148 calls per step on a transformer's tree). Where both operands are
+  arrays of one dtype and shape and ``pred`` is a scalar or of that shape, this binds the
+  select directly (the same compiled program); otherwise it is ``jnp.where``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix._src import numerics
+    >>> print(numerics.select(jnp.bool_(True), jnp.ones(2), jnp.zeros(2)))
+    [1. 1.]
+  """
+  if (
+    isinstance(on_true, jax.Array)
+    and isinstance(on_false, jax.Array)
+    and on_true.dtype == on_false.dtype
+    and on_true.shape == on_false.shape
+    and jnp.shape(pred) in ((), on_true.shape)
+    and jnp.result_type(pred) == jnp.bool_
+  ):
+    return jax.lax.select(pred, on_true, on_false)
+  return jnp.where(pred, on_true, on_false)

@@ -122,7 +122,7 @@ def _plain(decay: float, count):
 
 def _bits(x) -> np.ndarray:
   x = np.asarray(x)
-  return x.view(np.uint32 if x.dtype == np.float32 else np.uint64)
+  return x.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[x.dtype.itemsize])
 
 
 def _saturation(decay: float) -> int:
@@ -393,6 +393,61 @@ def test_rounded_sqrt_special_values():
   got = jax.jit(numerics.rounded_sqrt)(x)
   np.testing.assert_array_equal(got, expected)
   assert np.signbit(got[4]), "sqrt(-0) is -0"
+
+
+# computed_once: the same values, computed once instead of inside every user.
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+def test_computed_once_changes_no_bit(dtype):
+  finfo = jnp.finfo(dtype)
+  special = [np.nan, np.inf, -np.inf, 0.0, -0.0, float(finfo.max), float(finfo.smallest_normal)]
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(np.concatenate([special, rng.standard_normal(1000) * 1e3]), dtype)
+  got = jax.jit(numerics.computed_once)({"a": x, "b": x[:3]}, jnp.int32(2**31 - 1))
+  for leaf in (got["a"], got["b"]):
+    assert leaf.dtype == x.dtype
+  np.testing.assert_array_equal(_bits(got["a"]), _bits(x))
+  np.testing.assert_array_equal(_bits(got["b"]), _bits(x[:3]))
+
+
+def _series(count: jax.Array) -> jax.Array:
+  """A scalar from the count through 16 multiplies and adds (cheap operations XLA duplicates)."""
+  t = count.astype(jnp.float32)
+  total = jnp.float32(0)
+  for c in range(16):
+    total = total * t + (c + 1) / 7
+  return total
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_computed_once_is_not_recomputed_per_leaf(once):
+  # Used by 20 leaves, the series is compiled into each leaf's loop unless it is computed once.
+  leaves = [jnp.ones(1000 + i) for i in range(20)]  # distinct shapes: one fusion per leaf
+
+  def step(leaves, count):
+    scale = _series(count)
+    if once:
+      scale = numerics.computed_once(scale, count)
+    return [x * scale for x in leaves]
+
+  text = jax.jit(step).lower(leaves, jnp.int32(3)).compile().as_text()
+  multiplies = text.count(" multiply(")
+  if once:
+    assert multiplies <= 16 + 20 + 4, multiplies
+  else:
+    assert multiplies >= 16 * 20, f"XLA no longer duplicates the series: {multiplies}"
+
+
+def test_select_is_a_plain_select_where_it_can_be():
+  x, y = jnp.ones(3), jnp.zeros(3)
+  jaxpr = jax.make_jaxpr(numerics.select)(jnp.bool_(True), x, y).jaxpr
+  assert [eqn.primitive.name for eqn in jaxpr.eqns] == ["select_n"]
+  np.testing.assert_array_equal(numerics.select(jnp.array([True, False, True]), x, y), [1, 0, 1])
+  # Mixed shapes and dtypes fall back to jnp.where's promotion and broadcasting.
+  mixed = numerics.select(jnp.array([True, False]), 2.0, jnp.zeros(2))
+  np.testing.assert_array_equal(mixed, [2, 0])
+  assert numerics.select(True, jnp.ones(2, jnp.bfloat16), jnp.zeros(2)).dtype == jnp.float32
 
 
 # bfloat16 and float16: torch computes each operation in float32 (its opmath) and rounds once.

@@ -178,7 +178,7 @@ def scale_by_torch_radam(
     exp_avg_sq = moments.ema_squared_moment(updates, state.exp_avg_sq, b2)
     bias_correction1 = numerics.one_minus_power(beta1, step)
     sqrt_bias_correction2 = jnp.sqrt(numerics.one_minus_power(b2, step))
-    rho_t = sma_length(b2, step)
+    rho_t = numerics.computed_once(sma_length(b2, step), step)
     rho_inf = _max_sma_length(b2, rho_t.dtype)
     rectified = rho_t > 5.0
     # 1 where not selected: the ratio is negative where rho_t < 4, and a NaN there would
@@ -193,7 +193,7 @@ def scale_by_torch_radam(
       scalar_dtype = numerics.opmath_dtype(m.dtype)
       corrected = m / bias_correction1.astype(scalar_dtype)
       adaptive = 1 / (jnp.sqrt(v) + eps) * sqrt_bias_correction2.astype(scalar_dtype)
-      return jnp.where(
+      return numerics.select(
         rectified, corrected * adaptive * rect.astype(scalar_dtype), corrected
       ).astype(g.dtype)
 

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
 from jaxopt_fix.torch_optim import _state_schema as S
 
@@ -91,7 +92,7 @@ def scale_by_torch_rprop(
       step_size=optax.tree.full_like(params, lr),
     )
 
-  def leaf(g, prev, step_size):
+  def moves(g, prev, step_size):
     sign = jnp.sign(g * prev)
     # torch writes etaplus, then etaminus, then 1 into `sign` in place; NaN stays NaN.
     factor = jnp.where(
@@ -99,14 +100,20 @@ def scale_by_torch_rprop(
     )
     factor = factor.astype(step_size.dtype)
     new_step_size = jnp.clip(step_size * factor, step_size_min, step_size_max)
-    new_prev = jnp.where(sign < 0, jnp.zeros_like(g), g)  # torch: grad[sign.eq(etaminus)] = 0
-    direction = jnp.sign(new_prev) * new_step_size
-    return direction.astype(g.dtype), new_prev, new_step_size.astype(step_size.dtype)
+    new_prev = numerics.select(sign < 0, jnp.zeros_like(g), g)  # torch: grad[sign.eq(etaminus)] = 0
+    return new_prev, new_step_size.astype(step_size.dtype)
 
   def update_fn(updates, state, params=None):
     del params
-    out = jax.tree.map(leaf, updates, state.prev, state.step_size)
-    directions, prev, step_size = _common.unzip(updates, out, 3)
+    prev, step_size = _common.unzip(
+      updates, jax.tree.map(moves, updates, state.prev, state.step_size), 2
+    )
+    # Recomputed inside the parameter's update, the new step size would be taken from the old
+    # one, which XLA then copies before overwriting it in place.
+    step_size = numerics.computed_once(step_size, state.step)
+    directions = jax.tree.map(
+      lambda g, p, s: (jnp.sign(p) * s).astype(g.dtype), updates, prev, step_size
+    )
     return directions, ScaleByTorchRpropState(
       step=optax.safe_increment(state.step),
       prev=optax.tree.cast_like(prev, state.prev),

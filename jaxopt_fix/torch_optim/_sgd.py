@@ -118,7 +118,8 @@ def scale_by_torch_sgd(
       decayed = numerics.rounded_product(b, momentum)
       damped = moments.opmath_add_product(decayed, 1 - dampening, g)
       grad = numerics.to_opmath(g, damped.dtype)
-      return jnp.where(state.has_momentum_buffer, damped, grad).astype(jnp.result_type(b, g))
+      chosen = numerics.select(state.has_momentum_buffer, damped, grad)
+      return chosen.astype(jnp.result_type(b, g))
 
     buffers = jax.tree.map(buffer, updates, state.momentum_buffer, is_leaf=lambda x: x is None)
     if nesterov:
@@ -138,7 +139,7 @@ def scale_by_torch_sgd(
       )
     if traced_momentum:  # a momentum of 0 is known only now: torch then ignores the buffer.
       directions = jax.tree.map(
-        lambda g, d: None if g is None else jnp.where(momentum != 0, d, g),
+        lambda g, d: None if g is None else numerics.select(momentum != 0, d, g),
         updates,
         directions,
         is_leaf=lambda x: x is None,
