@@ -36,6 +36,7 @@ CASES = [
   ("adagrad", "Adagrad", {}, ("sum",)),
   ("sgd", "SGD", {"lr": 1e-2, "momentum": 0.9, "dampening": 0.1}, ("momentum_buffer",)),
   ("sgd", "SGD", {"lr": 1e-2, "momentum": 0.9, "nesterov": True}, ("momentum_buffer",)),
+  ("adafactor", "Adafactor", {}, ("variance",)),
 ]
 
 
@@ -86,3 +87,17 @@ def test_one_step_differs_only_by_the_double_rounding(twin, torch_class, kwargs,
   p0 = np.asarray(initial.astype(jnp.float32))
   bound = _ulp(theirs - p0) + _ulp(theirs)
   assert (np.abs(ours - theirs) <= bound).all()
+
+
+def test_adafactor_rsqrt_is_torchs_for_every_bfloat16():
+  # torch's bfloat16 rsqrt_: 1 / sqrt(x) in float32, each rounded, then rounded to bfloat16.
+  # Every bfloat16 but the subnormals, which XLA:CPU flushes to zero (Adafactor clamps its
+  # input at eps1 ** 2 first: none reaches the root).
+  from jaxopt_fix.torch_optim import _adafactor
+
+  bits = np.arange(2**16, dtype=np.uint32) << 16
+  values = bits.view(np.float32)
+  values = values[~((np.abs(values) < np.finfo(np.float32).tiny) & (values != 0))]
+  theirs = torch.rsqrt(torch.from_numpy(values).to(torch.bfloat16)).float().numpy()
+  ours = jax.jit(_adafactor._rsqrt)(jnp.asarray(values).astype(jnp.bfloat16))
+  np.testing.assert_array_equal(np.asarray(ours.astype(jnp.float32)), theirs)

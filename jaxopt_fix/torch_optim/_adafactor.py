@@ -63,24 +63,29 @@ def _placeholder(p) -> jax.Array:
 
 
 def _rsqrt(x):
-  """torch's CPU ``rsqrt_``: ``1 / sqrt(x)``, each rounded.
+  """torch's CPU ``rsqrt_``: ``1 / sqrt(x)``, each rounded, in
+  :func:`~jaxopt_fix._src.numerics.opmath_dtype` (float32 for bfloat16) and rounded once.
 
-  XLA rewrites ``1 / sqrt(x)`` to its own ``rsqrt``, which differs from it in the last
-  bit for a third of float32 inputs. The select blocks the rewrite and changes no value:
-  it picks ``x`` only where ``x`` is NaN, and ``sqrt(x)`` is NaN there too.
+  XLA rewrites ``1 / sqrt(x)`` to its own ``rsqrt``, which differs from it in the last bit
+  for a third of float32 inputs; :func:`~jaxopt_fix._src.numerics.rounded_sqrt` blocks the
+  rewrite. Rounding the bfloat16 root before dividing (bfloat16 arithmetic) would differ from
+  torch for 14% of the bfloat16 values.
   """
-  root = jnp.sqrt(x)
-  return 1 / jnp.where(jnp.isnan(x), x, root)
+  root = numerics.rounded_sqrt(numerics.to_opmath(x, x.dtype))
+  return (1 / root).astype(x.dtype)
 
 
 def _mean_square_along(g, axis: int):
   """torch's ``torch.norm(g, dim=axis, keepdim=True).square_().div_(g.size(axis))``."""
-  norm = jnp.sqrt(jnp.sum(g * g, axis=axis, keepdims=True))
+  wide = numerics.to_opmath(g, g.dtype)  # squared in float32 for bfloat16, as in torch's norm
+  norm = jnp.sqrt(jnp.sum(wide * wide, axis=axis, keepdims=True)).astype(g.dtype)
   return numerics.rounded_product(norm, norm) / g.shape[axis]
 
 
 def _norm(x) -> jax.Array:
-  """``x.norm(2).item()``: in ``x``'s dtype, then in the widest float dtype."""
+  """``x.norm(2).item()``: summed in :func:`~jaxopt_fix._src.numerics.opmath_dtype` (torch's
+  reduction squares bfloat16 elements in float32, unrounded), then in the widest float dtype."""
+  x = numerics.to_opmath(x, x.dtype)
   return jnp.sqrt(jnp.sum(x * x)).astype(numerics.compute_dtype())
 
 
