@@ -112,7 +112,7 @@ def scale_by_torch_rprop(
     # one, which XLA then copies before overwriting it in place.
     step_size = numerics.computed_once(step_size, state.step)
     directions = jax.tree.map(
-      lambda g, p, s: (jnp.sign(p) * s).astype(g.dtype), updates, prev, step_size
+      lambda g, kept, size: (jnp.sign(kept) * size).astype(g.dtype), updates, prev, step_size
     )
     return directions, ScaleByTorchRpropState(
       step=optax.safe_increment(state.step),
