@@ -251,8 +251,8 @@ def computed_once(values: Any, count: jax.typing.ArrayLike) -> Any:
   one use and costly for two:
 
   - a scalar derived from the step count (RAdam's :math:`\rho_t`: a 12-term series) is
-    compiled into each of a tree's leaf loops (148 on a transformer), doubling the compiled
-    program's size and its compile time;
+    compiled into each of a tree's leaf loops (148 on a transformer), which doubled the
+    compiled program's size and took its compile time from 1.2x to 1.5x optax's;
   - a new state array that the parameter update also reads (Rprop's step size) is
     recomputed there from the *old* state, so the update must run before the state is
     overwritten in place, which XLA cannot prove: it copies the old state first.
