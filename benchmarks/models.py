@@ -354,6 +354,21 @@ def _iters_for(num_params: int, quick: bool) -> int:
   return 2 if quick else max(3, min(200, 40_000_000 // max(1, num_params)))
 
 
+def _compile_interleaved(
+  makers: dict[str, Callable[[], optax.GradientTransformation]],
+  compiles: dict[str, list[float]],
+  count: int,
+  params: Any,
+  grads: Any,
+) -> None:
+  """Fresh compilations of each of ``makers``, interleaved, until each has ``count`` times in
+  ``compiles``."""
+  while any(len(compiles[name]) < count for name in makers):
+    for name, make_tx in makers.items():
+      if len(compiles[name]) < count:
+        compiles[name].append(compile_seconds(make_tx, params, grads))
+
+
 def run_tree(
   tree_name: str,
   shapes: Shapes,
@@ -401,6 +416,7 @@ def run_tree(
     runners: dict[str, Callable[[], float]] = {"ours": ours.runner}
     theirs = None
     compiles: dict[str, list[float]] = {"ours": [ours.compile_seconds], "optax": []}
+    makers: dict[str, Callable[[], optax.GradientTransformation]] = {}
     if case.optax_name is not None:
       if case.optax_name not in optax_compiled:
         optax_compiled[case.optax_name] = compile_step(OPTAX[case.optax_name], params, grads, iters)
@@ -408,10 +424,8 @@ def run_tree(
       theirs = optax_compiled[case.optax_name]
       runners["optax"] = theirs.runner
       # As many fresh compilations of each in this case, interleaved; the minimum is kept.
-      while len(compiles["optax"]) < compile_repeats or len(compiles["ours"]) < compile_repeats:
-        for name, make_tx in (("optax", OPTAX[case.optax_name]), ("ours", case.ours)):
-          if len(compiles[name]) < compile_repeats:
-            compiles[name].append(compile_seconds(make_tx, params, grads))
+      makers = {"optax": OPTAX[case.optax_name], "ours": case.ours}
+      _compile_interleaved(makers, compiles, compile_repeats, params, grads)
     notes = {}
     torch_runners: dict[str, Callable[[], float]] = {}
     for impl in ("foreach", "fused"):
@@ -433,13 +447,10 @@ def run_tree(
       first_series["time/optax"] = min(rounds["ours"]) / min(rounds["optax"])
       for name, seconds in common.interleaved(runners, 2 * repeats).items():
         rounds[name] += seconds
-    compile_target_applies = case.optax_name is not None and tree_name == "transformer"
+    compile_target_applies = theirs is not None and tree_name == "transformer"
     if compile_target_applies and min(compiles["ours"]) > COMPILE_TARGET * min(compiles["optax"]):
       first_series["compile/optax"] = min(compiles["ours"]) / min(compiles["optax"])
-      make_theirs = OPTAX[cast(str, case.optax_name)]
-      for _ in range(2 * compile_repeats):
-        for name, make_tx in (("optax", make_theirs), ("ours", case.ours)):
-          compiles[name].append(compile_seconds(make_tx, params, grads))
+      _compile_interleaved(makers, compiles, 3 * compile_repeats, params, grads)
     rounds |= common.interleaved(torch_runners, repeats)
     times = {k: min(v) for k, v in rounds.items()}
     copy_seconds = times.pop("copy")
