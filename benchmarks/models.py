@@ -4,15 +4,23 @@ For every ``jaxopt_fix`` transformation and twin, one jitted optimizer step (``u
 ``apply_updates``, params and state donated) on three trees: an MLP, a 12-layer transformer
 (148 leaves) and 10M parameters in 20 leaves, in float32 and bfloat16; side by side with its optax
 counterpart and with ``torch.optim``'s ``foreach`` and ``fused`` implementations on tensors of the
-same shapes. Reported: time per parameter (minimum over interleaved repeats), compile time and
-the compiled program's temporary memory (``compiled.memory_analysis()``) against optax, and the
-achieved bandwidth (the bytes a step must move: params, state and grads read, params and state
-written) as a fraction of the bandwidth of an in-place copy (``x = -x``) of the params' size,
-timed on the same device in the same interleaved rounds (the best seen so far on the tree). torch's
-implementations are interleaved among themselves after JAX's: run in JAX's rounds, they slow down
-the runner that follows them. A ratio beyond its target is measured again in a second series of
-twice the repeats (its first-series value stays in the JSON row and the printed line).
-Nothing assumes a CPU: the arrays live on JAX's default device.
+same shapes. Reported: time per parameter (the fastest run), compile time and the compiled
+program's temporary memory (``compiled.memory_analysis()``) against optax, and the achieved
+bandwidth (the bytes a step must move: params, state and grads read, params and state written)
+as a fraction of the bandwidth of an in-place copy (``x = -x``) of the params' size, timed on the
+same device in the same rounds (the best seen so far on the tree).
+
+The time ratio to optax is a paired one. Each side is compiled ``--placements`` times, each
+compilation with its own buffers (one placement of a program measured up to +-7% apart from
+another, steadily, on this machine); placement k of ours runs next to placement k of optax's,
+in both orders (:func:`common.back_and_forth`), for ``--repeats`` rounds, and the ratio is the
+median over those pairs (:func:`common.paired_ratio`). The ``control`` row is ``optax.adam``
+against itself, measured the same way: how far from 1 an unchanged program comes out in the
+run. torch's implementations are interleaved among themselves after JAX's (run in JAX's rounds,
+they slow down the runner that follows them), so their ratios are of the fastest runs. A ratio
+beyond its target is measured again in a second series of twice the rounds (its first-series
+value stays in the JSON row and the printed line). Nothing assumes a CPU: the arrays live on
+JAX's default device.
 
 Targets (PASS / FALL SHORT): time at most :data:`TIME_TARGET` x optax's and temporary memory at
 most optax's (plus :data:`TEMP_SLACK_BYTES` of scalars) on every tree and dtype; compile time at
@@ -125,6 +133,8 @@ class Case:
     torch_class: The ``torch.optim`` class name, or None.
     torch_kwargs: Keywords of the torch optimizer (besides ``foreach`` / ``fused``).
     fused: Whether torch has a fused implementation of it.
+    control: Whether ``ours`` is the optax counterpart itself (no target: the row measures
+      how far apart two placements of one program come out in this run).
   """
 
   name: str
@@ -133,6 +143,7 @@ class Case:
   torch_class: str | None = None
   torch_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
   fused: bool = False
+  control: bool = False
 
 
 LR = 1e-3
@@ -155,7 +166,8 @@ OPTAX: dict[str, Callable[[], optax.GradientTransformation]] = {
 
 def cases() -> list[Case]:
   """Every transformation and twin that runs on any pytree (Muon takes matrices only; L-BFGS
-  keeps 100 copies of the raveled params; SparseAdam's torch class needs sparse gradients)."""
+  keeps 100 copies of the raveled params; SparseAdam's torch class needs sparse gradients),
+  and the control: ``optax.adam`` against itself, measured as the others are."""
   out = [
     Case(
       f"amsgrad:{v}",
@@ -204,6 +216,7 @@ def cases() -> list[Case]:
     Case("asgd", lambda: torch_optim.asgd(), None, "ASGD"),
     Case("adafactor", lambda: torch_optim.adafactor(), "optax.adafactor", "Adafactor"),
     Case("sparse_adam", lambda: torch_optim.sparse_adam(), None),
+    Case("control", OPTAX["optax.adam"], "optax.adam", control=True),
   ]
   return out
 
@@ -369,6 +382,13 @@ def _compile_interleaved(
         compiles[name].append(compile_seconds(make_tx, params, grads))
 
 
+def _time_ratio(rounds: dict[str, list[float]], placements: Sequence[int]) -> float:
+  """Ours over optax's, paired over the given placements' rounds (:func:`common.paired_ratio`)."""
+  return common.paired_ratio(
+    [rounds[f"ours{k}"] for k in placements], [rounds[f"optax{k}"] for k in placements]
+  )
+
+
 def run_tree(
   tree_name: str,
   shapes: Shapes,
@@ -377,9 +397,12 @@ def run_tree(
   repeats: int,
   quick: bool,
   log: Callable[[str], None],
+  *,
+  placements: int,
   shard: bool = False,
 ) -> dict[str, Any]:
-  """Every selected case on one tree and dtype."""
+  """Every selected case on one tree and dtype: ``repeats`` rounds of ``placements`` compilations
+  of each side."""
   dtype = jnp.dtype(dtype_name)
   params = _make_tree(shapes, dtype, seed=0)
   grads = _make_tree(shapes, dtype, seed=1)
@@ -403,27 +426,38 @@ def run_tree(
   }
   log(
     f"\n== {tree_name}: {num_params:,} params in {len(shapes)} leaves, {dtype_name}"
-    f" (copy bandwidth {bandwidth / 1e9:.1f} GB/s; min of {repeats} x {iters} steps)"
+    f" (copy bandwidth {bandwidth / 1e9:.1f} GB/s; {repeats} rounds of {placements} placements"
+    f" x {iters} steps; x optax: median of side-by-side pairs)"
   )
   log(
     f"  {'case':22s} {'ns/param':>9s} {'x optax':>8s} {'x torch foreach':>16s}"
     f" {'x torch fused':>14s} {'BW frac':>8s} {'compile':>8s} {'x optax':>8s}"
     f" {'temp MB':>8s} {'optax MB':>9s}"
   )
-  optax_compiled: dict[str, Compiled] = {}
   for case in selected:
-    ours = compile_step(case.ours, params, grads, iters)
-    runners: dict[str, Callable[[], float]] = {"ours": ours.runner}
-    theirs = None
-    compiles: dict[str, list[float]] = {"ours": [ours.compile_seconds], "optax": []}
+    # Each side is compiled `placements` times, each with its own buffers: one placement of a
+    # program measured up to +-7% from another, steadily (A/A, in one process). Placement k of
+    # ours runs next to placement k of optax's, in both orders (common.back_and_forth).
+    ours_placements: list[Compiled] = []
+    theirs_placements: list[Compiled] = []
+    compiles: dict[str, list[float]] = {"ours": [], "optax": []}
+    for _ in range(placements):
+      ours_placements.append(compile_step(case.ours, params, grads, iters))
+      compiles["ours"].append(ours_placements[-1].compile_seconds)
+      if case.optax_name is not None:
+        theirs_placements.append(compile_step(OPTAX[case.optax_name], params, grads, iters))
+        compiles["optax"].append(theirs_placements[-1].compile_seconds)
+    ours = ours_placements[0]
+    theirs = theirs_placements[0] if theirs_placements else None
+    runners: dict[str, Callable[[], float]] = {}
+    for k, compiled in enumerate(ours_placements):
+      runners[f"ours{k}"] = compiled.runner
+      if theirs_placements:
+        runners[f"optax{k}"] = theirs_placements[k].runner
+    runners["copy"] = copy  # In the same rounds: the bandwidth fraction is side by side.
     makers: dict[str, Callable[[], optax.GradientTransformation]] = {}
     if case.optax_name is not None:
-      if case.optax_name not in optax_compiled:
-        optax_compiled[case.optax_name] = compile_step(OPTAX[case.optax_name], params, grads, iters)
-        compiles["optax"].append(optax_compiled[case.optax_name].compile_seconds)
-      theirs = optax_compiled[case.optax_name]
-      runners["optax"] = theirs.runner
-      # As many fresh compilations of each in this case, interleaved; the minimum is kept.
+      # More fresh compilations of each, interleaved, where the placements are too few.
       makers = {"optax": OPTAX[case.optax_name], "ours": case.ours}
       _compile_interleaved(makers, compiles, compile_repeats, params, grads)
     notes = {}
@@ -434,31 +468,36 @@ def run_tree(
         notes[f"torch_{impl}"] = runner
       else:
         torch_runners[f"torch_{impl}"] = runner
-    runners["copy"] = copy  # In the same rounds: the bandwidth fraction is side by side.
     # torch's runners slow down whichever runner follows them (measured: our SGD step on the
     # bfloat16 wide tree took 1.26-1.31x optax's when it ran right after torch's in the rotation,
     # 1.00-1.03x without), so JAX's runners are interleaved among themselves, then torch's.
-    rounds = common.interleaved(runners, repeats)
-    # On a shared machine a close ratio moves by up to +-15% between runs: a ratio beyond its
-    # target is measured again in a second series of twice the repeats, interleaved as the first,
-    # and each figure is the minimum over both series (the first series' ratio is kept in the row).
+    rounds = common.back_and_forth(runners, repeats)
+
+    # A ratio beyond its target is measured again in a second series of twice the rounds, and
+    # the figure is the median over both series (the first series' ratio is kept in the row).
     first_series: dict[str, float] = {}
-    if theirs is not None and min(rounds["ours"]) > TIME_TARGET * min(rounds["optax"]):
-      first_series["time/optax"] = min(rounds["ours"]) / min(rounds["optax"])
-      for name, seconds in common.interleaved(runners, 2 * repeats).items():
+    if theirs is not None and _time_ratio(rounds, range(placements)) > TIME_TARGET:
+      first_series["time/optax"] = _time_ratio(rounds, range(placements))
+      for name, seconds in common.back_and_forth(runners, 2 * repeats).items():
         rounds[name] += seconds
     compile_target_applies = theirs is not None and tree_name == "transformer"
     if compile_target_applies and min(compiles["ours"]) > COMPILE_TARGET * min(compiles["optax"]):
       first_series["compile/optax"] = min(compiles["ours"]) / min(compiles["optax"])
       _compile_interleaved(makers, compiles, 3 * compile_repeats, params, grads)
     rounds |= common.interleaved(torch_runners, repeats)
-    times = {k: min(v) for k, v in rounds.items()}
+    # Absolute figures: the fastest run of any placement.
+    times = {
+      side: min(min(rounds[f"{side}{k}"]) for k in range(placements))
+      for side in ("ours", "optax")
+      if f"{side}0" in rounds
+    } | {name: min(rounds[name]) for name in ("copy", *torch_runners)}
     copy_seconds = times.pop("copy")
     bandwidth = max(bandwidth, copy_bytes / copy_seconds)
     row: dict[str, Any] = {
       "case": case.name,
       "optax": case.optax_name,
       "torch": case.torch_class,
+      "control": case.control,
       "seconds_per_step": times,
       "ns_per_param": {k: t / num_params * 1e9 for k, t in times.items()},
       "compile_seconds": {"ours": min(compiles["ours"])},
@@ -474,11 +513,11 @@ def run_tree(
       row["compile_seconds"]["optax"] = min(compiles["optax"])
       row["temp_bytes"]["optax"] = theirs.temp_bytes
       row["bandwidth_fraction_optax"] = theirs.bytes_moved / times["optax"] / bandwidth
-      row["ratios"]["time/optax"] = times["ours"] / times["optax"]
+      row["ratios"]["time/optax"] = _time_ratio(rounds, range(placements))
+      row["placement_time_ratios"] = [_time_ratio(rounds, [k]) for k in range(placements)]
       row["ratios"]["compile/optax"] = min(compiles["ours"]) / min(compiles["optax"])
-    for impl in ("torch_foreach", "torch_fused"):
-      if impl in times:
-        row["ratios"][f"time/{impl}"] = times["ours"] / times[impl]
+    for impl in torch_runners:
+      row["ratios"][f"time/{impl}"] = times["ours"] / times[impl]
     result["cases"].append(row)
     log(_format_row(row))
   return result
@@ -514,7 +553,7 @@ def targets(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
   by_case: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
   for tree in results:
     for row in tree["cases"]:
-      if row["optax"] is not None:
+      if row["optax"] is not None and not row["control"]:
         by_case.setdefault(row["case"], []).append((tree, row))
   for name, rows in by_case.items():
     worst_time = max(rows, key=lambda tr: tr[1]["ratios"]["time/optax"])
@@ -599,7 +638,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     prog="python -m benchmarks models", description=(__doc__ or "").split("\n")[0]
   )
   parser.add_argument("--quick", action="store_true", help="tiny trees, 1 repeat (smoke test)")
-  parser.add_argument("--repeats", type=int, default=5)
+  parser.add_argument(
+    "--repeats", type=int, default=6, help="rounds: every placement is timed once per round"
+  )
+  parser.add_argument(
+    "--placements",
+    type=int,
+    default=4,
+    help="compilations of each side, each with its own buffers, timed side by side",
+  )
   parser.add_argument(
     "--trees", default="mlp,transformer,wide", help="comma-separated: mlp, transformer, wide"
   )
@@ -628,10 +675,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
       parser.exit(
         2, f"python -m benchmarks models: error: unknown {kind} {unknown}; one of {list(valid)}\n"
       )
-  if args.repeats < 1:
-    parser.exit(2, "python -m benchmarks models: error: --repeats must be >= 1\n")
+  for name in ("repeats", "placements"):
+    if getattr(args, name) < 1:
+      parser.exit(2, f"python -m benchmarks models: error: --{name} must be >= 1\n")
   if args.quick:
-    args.repeats = 1
+    args.repeats, args.placements = 1, min(args.placements, 2)
   return args
 
 
@@ -670,6 +718,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
           args.repeats,
           args.quick,
           log,
+          placements=args.placements,
           shard=args.shard,
         )
       )

@@ -7,6 +7,7 @@ import pathlib
 import pytest
 
 from benchmarks import __main__ as cli
+from benchmarks import common
 from benchmarks import models
 
 CASES = ("adam", "amsgrad:torch")
@@ -79,9 +80,50 @@ def test_a_ratio_beyond_its_target_is_measured_again(monkeypatch):
   (case,) = [c for c in models.cases() if c.name == "adam"]
   lines: list[str] = []
   for tree in ("wide", "transformer"):
-    result = models.run_tree(tree, {"w": (8, 8)}, "float32", [case], 1, True, lines.append)
+    result = models.run_tree(
+      tree, {"w": (8, 8)}, "float32", [case], 1, True, lines.append, placements=2
+    )
     (row,) = result["cases"]
     expected = {"time/optax"} | ({"compile/optax"} if tree == "transformer" else set())
     assert set(row["first_series_ratios"]) == expected
     assert all(v > 0 for v in row["first_series_ratios"].values())
   assert "(time/optax" in lines[-1] and "in the first series)" in lines[-1]
+
+
+def test_rounds_go_back_and_forth():
+  order: list[str] = []
+  runners = {name: (lambda name=name: order.append(name) or 1.0) for name in "abc"}
+  times = common.back_and_forth(runners, 3)
+  assert order == list("abccbaabc")
+  assert times == {name: [1.0] * 3 for name in "abc"}
+
+
+def test_the_time_ratio_is_the_median_over_side_by_side_pairs():
+  # Placement 0 is paired round by round (a slow round slows both sides); placement 1 too.
+  ours = [[2.0, 4.0, 2.2], [1.0, 1.1, 0.9]]
+  theirs = [[2.0, 3.0, 2.0], [1.0, 1.0, 1.0]]
+  # Pair ratios 1, 4/3, 1.1, 1, 1.1, 0.9: the median of six is the mean of 1 and 1.1.
+  assert common.paired_ratio(ours, theirs) == pytest.approx(1.05)
+  # Not the ratio of the minimums (0.9 / 1.0), which come from runs that were not side by side.
+  assert min(min(r) for r in ours) / min(min(r) for r in theirs) == pytest.approx(0.9)
+  with pytest.raises(ValueError):  # Rounds without a partner.
+    common.paired_ratio([[1.0]], [[1.0, 2.0]])
+
+
+def test_the_control_row_has_no_target():
+  rows = {c.name: c for c in models.cases()}
+  assert rows["control"].control and not rows["adam"].control
+  result = models.run_tree(
+    "wide",
+    {"w": (8, 8)},
+    "float32",
+    [rows["control"], rows["adam"]],
+    2,
+    True,
+    print,
+    placements=2,
+  )
+  control, adam = result["cases"]
+  assert control["control"] and not adam["control"]
+  assert len(control["placement_time_ratios"]) == len(adam["placement_time_ratios"]) == 2
+  assert {t["case"] for t in models.targets([result])} == {"adam"}
