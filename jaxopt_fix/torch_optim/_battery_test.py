@@ -4,7 +4,9 @@ One table of twins, each with its optional features switched on; the per-twin te
 modules keep what is particular to one twin (its semantics, its errors, its state).
 """
 
+import collections
 from collections.abc import Callable
+import re
 
 import chex
 import jax
@@ -177,3 +179,42 @@ def test_tuple_of_params(name):
   assert [u.shape for u in updates] == [p.shape for p in params]
   updates, _ = tx.update(_grads(params, seed=3), state, params)
   assert [u.shape for u in updates] == [p.shape for p in params]
+
+
+# Known to fuse one leaf of each shape apart from the others (see moments.adam_direction). For
+# RAdam's direction (a quotient by a broadcast scalar, times a product with another) no order
+# of the products' operands made the leaves alike; the others were not investigated.
+_ONE_LEAF_FUSED_APART = {"nadam", "radam", "rprop", "sparse_adam"}
+
+
+def _leaf_fusions(hlo: str, shape: str) -> list[int]:
+  """How many of the compiled program's fused computations of output ``shape`` are alike,
+  for each kind of them (names and parameter numbers aside)."""
+  alike: collections.Counter[str] = collections.Counter()
+  for body in re.findall(r"^%fused_computation[.\d]* .*?^}", hlo, re.M | re.S):
+    if body.split("\n")[0].rstrip(" {").endswith(f"-> {shape}"):
+      body = re.sub(r", metadata=\{[^}]*\}", "", body)
+      alike[re.sub(r"param_\d+(?:\.\d+)?|%[\w.\-]+", "x", body)] += 1
+  return sorted(alike.values())
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's fusions")
+@pytest.mark.parametrize(
+  "name",
+  [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True))
+    if name in _ONE_LEAF_FUSED_APART
+    else name
+    for name in _TWINS
+    if name != "lbfgs"  # Updates the raveled params: each leaf is its own slice of them.
+  ],
+)
+def test_leaves_of_one_shape_compile_to_the_same_kernels(name):
+  """XLA:CPU compiles each distinct fused computation once: a leaf fused apart from the
+  others of its shape is one more kernel to compile (7 on the transformer benchmark tree)."""
+  tx = _TWINS[name][0]()
+  params = tuple(jnp.linspace(-1, 1, 64).reshape(8, 8) + i for i in range(3))
+  step = jax.jit(lambda p, s, g: tx.update(g, s, p))
+  hlo = step.lower(params, tx.init(params), params).compile().as_text()
+  counts = _leaf_fusions(hlo, "f32[8,8]")
+  assert counts and all(count % len(params) == 0 for count in counts), counts
