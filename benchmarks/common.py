@@ -97,8 +97,8 @@ def paired_ratio(ours: Sequence[Sequence[float]], theirs: Sequence[Sequence[floa
   """The median over pairs of ``ours[k][r] / theirs[k][r]``: ``k`` a placement, ``r`` a round.
 
   Each pair ran back to back, so a slow moment of the machine slows both of its runs; a
-  placement is one compilation with its own buffers, and the same program measured up to
-  +-7% apart from one placement to another, steadily over a process's life.
+  placement is one compilation with its own buffers, and the same program measured 0.87-1.07x
+  itself from one placement to another, steadily over 6 to 21 rounds.
   """
   pairs = (zip(a, b, strict=True) for a, b in zip(ours, theirs, strict=True))
   return statistics.median(x / y for pair in pairs for x, y in pair)

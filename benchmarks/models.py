@@ -11,8 +11,8 @@ as a fraction of the bandwidth of an in-place copy (``x = -x``) of the params' s
 same device in the same rounds (the best seen so far on the tree).
 
 The time ratio to optax is a paired one. Each side is compiled ``--placements`` times, each
-compilation with its own buffers (one placement of a program measured up to +-7% apart from
-another, steadily, on this machine); placement k of ours runs next to placement k of optax's,
+compilation with its own buffers (one placement of a program measured 0.87-1.07x another,
+steadily, on this machine); placement k of ours runs next to placement k of optax's,
 in both orders (:func:`common.back_and_forth`), for ``--repeats`` rounds, and the ratio is the
 median over those pairs (:func:`common.paired_ratio`). The ``control`` row is ``optax.adam``
 against itself, measured the same way: how far from 1 an unchanged program comes out in the
@@ -436,7 +436,7 @@ def run_tree(
   )
   for case in selected:
     # Each side is compiled `placements` times, each with its own buffers: one placement of a
-    # program measured up to +-7% from another, steadily (A/A, in one process). Placement k of
+    # program measured 0.87-1.07x another, steadily (A/A, in one process). Placement k of
     # ours runs next to placement k of optax's, in both orders (common.back_and_forth).
     ours_placements: list[Compiled] = []
     theirs_placements: list[Compiled] = []
@@ -472,12 +472,11 @@ def run_tree(
     # bfloat16 wide tree took 1.26-1.31x optax's when it ran right after torch's in the rotation,
     # 1.00-1.03x without), so JAX's runners are interleaved among themselves, then torch's.
     rounds = common.back_and_forth(runners, repeats)
-
     # A ratio beyond its target is measured again in a second series of twice the rounds, and
     # the figure is the median over both series (the first series' ratio is kept in the row).
     first_series: dict[str, float] = {}
-    if theirs is not None and _time_ratio(rounds, range(placements)) > TIME_TARGET:
-      first_series["time/optax"] = _time_ratio(rounds, range(placements))
+    if theirs is not None and (ratio := _time_ratio(rounds, range(placements))) > TIME_TARGET:
+      first_series["time/optax"] = ratio
       for name, seconds in common.back_and_forth(runners, 2 * repeats).items():
         rounds[name] += seconds
     compile_target_applies = theirs is not None and tree_name == "transformer"
@@ -637,7 +636,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
   parser = cli.OneLineErrorParser(
     prog="python -m benchmarks models", description=(__doc__ or "").split("\n")[0]
   )
-  parser.add_argument("--quick", action="store_true", help="tiny trees, 1 repeat (smoke test)")
+  parser.add_argument(
+    "--quick", action="store_true", help="tiny trees, 1 round of 2 placements (smoke test)"
+  )
   parser.add_argument(
     "--repeats", type=int, default=6, help="rounds: every placement is timed once per round"
   )

@@ -59,7 +59,14 @@ def test_every_case_builds_a_transformation():
 
 
 @pytest.mark.parametrize(
-  "argv", [["--trees", "cnn"], ["--cases", "adamm"], ["--dtypes", "float16"], ["--repeats", "0"]]
+  "argv",
+  [
+    ["--trees", "cnn"],
+    ["--cases", "adamm"],
+    ["--dtypes", "float16"],
+    ["--repeats", "0"],
+    ["--placements", "0"],
+  ],
 )
 def test_bad_arguments_exit_2(argv, capsys):
   with pytest.raises(SystemExit) as exit_info:

@@ -179,11 +179,10 @@ def adam_direction(
   # (7 on the transformer benchmark tree). The values are the same bit for bit.
   reciprocal_roots: dict[jnp.dtype, tuple[jax.Array, jax.Array]] = {}
 
-  def correction(dtype: jnp.dtype) -> tuple[jax.Array, jax.Array]:
+  def correction(bias_correction: jax.Array, dtype: jnp.dtype) -> tuple[jax.Array, jax.Array]:
     """``c`` and ``1 / sqrt(c)`` in the opmath dtype of ``dtype`` (torch's are float scalars)."""
     if dtype not in reciprocal_roots:
-      assert nu_correction is not None
-      c = nu_correction.astype(numerics.opmath_dtype(dtype))
+      c = bias_correction.astype(numerics.opmath_dtype(dtype))
       reciprocal_roots[dtype] = c, 1 / numerics.rounded_sqrt(c)
     return reciprocal_roots[dtype]
 
@@ -193,7 +192,7 @@ def adam_direction(
     if nu_correction is None:
       denom = jnp.sqrt(v if no_eps_root else v + eps_root)
     else:
-      c, reciprocal_root = correction(jnp.dtype(v.dtype))
+      c, reciprocal_root = correction(nu_correction, jnp.dtype(v.dtype))
       root = jnp.sqrt(v if no_eps_root else v + (eps_root * c).astype(v.dtype))
       denom = (reciprocal_root * numerics.to_opmath(root, v.dtype)).astype(v.dtype)
     denom = denom + eps  # torch's add_ of a scalar: eps rounded to the moment's dtype
