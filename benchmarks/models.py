@@ -435,9 +435,7 @@ def run_tree(
     f" {'temp MB':>8s} {'optax MB':>9s}"
   )
   for case in selected:
-    # Each side is compiled `placements` times, each with its own buffers: one placement of a
-    # program measured 0.87-1.07x another, steadily (A/A, in one process). Placement k of
-    # ours runs next to placement k of optax's, in both orders (common.back_and_forth).
+    # Each side's placements, paired by index (why: the module docstring).
     ours_placements: list[Compiled] = []
     theirs_placements: list[Compiled] = []
     compiles: dict[str, list[float]] = {"ours": [], "optax": []}
