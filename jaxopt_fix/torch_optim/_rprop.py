@@ -93,15 +93,27 @@ def scale_by_torch_rprop(
     )
 
   def moves(g, prev, step_size):
-    sign = jnp.sign(g * prev)
+    dtype = step_size.dtype
+
+    def exact(value):
+      # A value as torch stores it in a ``dtype`` tensor, in float32 below float32: the
+      # factors and bounds below are then exact, and the selects and clip that use them
+      # need no rounding (XLA would round after each of them).
+      return numerics.to_opmath(jnp.asarray(value).astype(dtype), dtype)
+
+    sign = numerics.to_opmath(jnp.sign(g * prev), dtype)
     # torch writes etaplus, then etaminus, then 1 into `sign` in place; NaN stays NaN.
     factor = jnp.where(
-      sign > 0, etaplus, jnp.where(sign < 0, etaminus, jnp.where(sign == 0, 1, sign))
+      sign > 0,
+      exact(etaplus),
+      jnp.where(sign < 0, exact(etaminus), jnp.where(sign == 0, 1, sign)),
     )
-    factor = factor.astype(step_size.dtype)
-    new_step_size = jnp.clip(step_size * factor, step_size_min, step_size_max)
+    product = (numerics.to_opmath(step_size, dtype) * factor).astype(dtype)
+    new_step_size = jnp.clip(
+      numerics.to_opmath(product, dtype), exact(step_size_min), exact(step_size_max)
+    )
     new_prev = numerics.select(sign < 0, jnp.zeros_like(g), g)  # torch: grad[sign.eq(etaminus)] = 0
-    return new_prev, new_step_size.astype(step_size.dtype)
+    return new_prev, new_step_size.astype(dtype)
 
   def update_fn(updates, state, params=None):
     del params
