@@ -395,6 +395,32 @@ def test_rounded_sqrt_special_values():
   assert np.signbit(got[4]), "sqrt(-0) is -0"
 
 
+@pytest.mark.parametrize("eps", [1e-8, "traced", 0.0])
+def test_sqrt_plus_divides_after_rounding_the_root_and_the_sum(eps):
+  # a / (sqrt(b) + eps): a zero eps is folded away and the root would become an rsqrt.
+  a, _ = _float32_operands(3)
+  b = np.random.default_rng(4).uniform(0, 10, a.size).astype(np.float32)
+  e = np.float32(0.25 if eps == "traced" else eps)
+  expected = a / (np.sqrt(b) + e)
+  if eps == "traced":
+    got = jax.jit(lambda a, b, e: a / numerics.sqrt_plus(b, e))(a, b, e)
+  else:
+    got = jax.jit(lambda a, b: a / numerics.sqrt_plus(b, eps))(a, b)
+  np.testing.assert_array_equal(_bits(got), _bits(expected))
+
+
+def test_sqrt_plus_needs_the_select_only_for_a_zero_eps():
+  a, _ = _float32_operands(5)
+  b = np.random.default_rng(6).uniform(0, 10, a.size).astype(np.float32)
+  plain = jax.jit(lambda a, b: a / (jnp.sqrt(b) + 0.0))(a, b)
+  assert (np.asarray(plain) != a / np.sqrt(b)).any(), (
+    "XLA no longer folds sqrt(b) + 0 into a / sqrt(b): sqrt_plus's select may be unnecessary"
+  )
+  ops = lambda eps: str(jax.make_jaxpr(lambda b: numerics.sqrt_plus(b, eps))(b))
+  assert "select_n" in ops(0.0)
+  assert "select_n" not in ops(1e-8)
+
+
 # computed_once: the same values, computed once instead of inside every user.
 
 

@@ -88,7 +88,7 @@ def scale_by_torch_adagrad(
 
     def direction(g, s):
       # torch: std = state_sum.sqrt().add_(eps); param.addcdiv_(grad, std, value=-clr).
-      std = numerics.rounded_sqrt(s) + eps
+      std = numerics.sqrt_plus(s, eps)
       out_dtype = jnp.result_type(g, std)
       quotient = numerics.to_opmath(g, out_dtype) / numerics.to_opmath(std, out_dtype)
       return quotient.astype(g.dtype)

@@ -95,6 +95,22 @@ def test_sgd_first_buffer_is_the_undamped_gradient():
   np.testing.assert_array_equal(updates, [-3.0, 6.0])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_sgd_first_buffer_is_the_gradient_bit_for_bit_without_a_select(dtype):
+  # No dampening: the buffer starts at -0.0, and -0.0 * momentum + g is g, -0.0 included.
+  tx = torch_optim.sgd(lr=1.0, momentum=0.9)
+  grads = jnp.array([-0.0, 0.0, np.nan, np.inf, -3.5, 1e-30], dtype)
+  state = tx.init(jnp.zeros(6, dtype))
+  assert np.signbit(np.asarray(_inner(state).momentum_buffer, np.float32)).all()
+  _, state = jax.jit(tx.update)(grads, state, jnp.zeros(6, dtype))
+  as_bits = lambda x: np.asarray(x).view(np.uint16 if dtype == "bfloat16" else np.uint32)
+  np.testing.assert_array_equal(as_bits(_inner(state).momentum_buffer), as_bits(grads))
+  jaxpr = jax.make_jaxpr(tx.update)(grads, state, grads).jaxpr
+  flag = jaxpr.invars[len(jax.tree.leaves(grads)) + 1]  # has_momentum_buffer, after the buffer
+  assert flag.aval.dtype == bool
+  assert not any(flag in eqn.invars for eqn in jaxpr.eqns), "the step selects on the flag"
+
+
 def test_optional_state_is_none_where_torch_keeps_none():
   params = jnp.zeros(2)
   assert _inner(torch_optim.sgd().init(params)).momentum_buffer is None

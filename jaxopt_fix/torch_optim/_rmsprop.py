@@ -131,29 +131,29 @@ def scale_by_torch_rmsprop(
     square_avg = moments.ema_squared_moment(updates, state.square_avg, alpha)
     if centered:
       grad_avg = moments.lerp_moment(updates, state.grad_avg, alpha)
-      # torch: square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().
-      roots = jax.tree.map(
-        lambda v, m: None if v is None else numerics.rounded_sqrt(_minus_square(v, m)),
+      # torch: avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps).
+      avgs = jax.tree.map(
+        lambda v, m: None if v is None else numerics.sqrt_plus(_minus_square(v, m), eps),
         square_avg,
         grad_avg,
         is_leaf=none,
       )
     else:
       grad_avg = None
-      roots = jax.tree.map(
-        lambda v: None if v is None else numerics.rounded_sqrt(v), square_avg, is_leaf=none
+      avgs = jax.tree.map(  # torch: avg = square_avg.sqrt().add_(eps)
+        lambda v: None if v is None else numerics.sqrt_plus(v, eps), square_avg, is_leaf=none
       )
     old_buffers = state.momentum_buffer
     if old_buffers is not None:
       # torch: buf.mul_(momentum).addcdiv_(grad, avg). A traced momentum keeps the buffer:
       # at 0 it holds g / avg, the same direction as without one.
       buffers = jax.tree.map(
-        lambda g, b, r: (
-          None if g is None else _add_quotient(numerics.rounded_product(b, mu), g, r + eps)
+        lambda g, b, avg: (
+          None if g is None else _add_quotient(numerics.rounded_product(b, mu), g, avg)
         ),
         updates,
         old_buffers,
-        roots,
+        avgs,
         is_leaf=none,
       )
       directions = jax.tree.map(
@@ -163,9 +163,9 @@ def scale_by_torch_rmsprop(
     else:
       buffers = None
       directions = jax.tree.map(
-        lambda g, r: None if g is None else (g / (r + eps)).astype(g.dtype),
+        lambda g, avg: None if g is None else (g / avg).astype(g.dtype),
         updates,
-        roots,
+        avgs,
         is_leaf=none,
       )
     return directions, ScaleByTorchRMSpropState(

@@ -2,6 +2,7 @@ r"""Twin of ``torch.optim.SGD``."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from typing import NamedTuple
 
@@ -20,7 +21,8 @@ class ScaleByTorchSGDState(NamedTuple):
 
   ``momentum_buffer`` is None when ``momentum == 0`` (torch keeps no buffer then).
   ``has_momentum_buffer`` is what torch reads from the buffer's absence: False until the
-  first step, whose buffer is the gradient itself (no dampening).
+  first step, whose buffer is the gradient itself (no dampening). Until then the buffer holds
+  -0.0, the identity of addition (see :func:`scale_by_torch_sgd`).
 
   Examples:
     >>> import jax.numpy as jnp
@@ -97,11 +99,20 @@ def scale_by_torch_sgd(
       momentum, dampening, nesterov=nesterov
     )
   uses_momentum = _uses_momentum(momentum)
-  traced_momentum = _common.concrete_or_none(momentum) is None
+  mu = _common.concrete_or_none(momentum)
+  traced_momentum = mu is None
+  # The buffer starts at -0.0, the identity of addition (-0.0 + g is g for every g, -0.0 and
+  # NaN included). With no dampening and a finite momentum, the first step's
+  # `-0.0 * momentum + g` is then torch's `grad.clone()` bit for bit, and no select on
+  # `has_momentum_buffer` is compiled into every leaf's loop (one more operation per leaf
+  # cost 0.06 s of compile time on a transformer's 148 leaves, 1.2x optax's).
+  first_step_by_identity = (
+    mu is not None and math.isfinite(mu) and _common.concrete_or_none(dampening) == 0.0
+  )
 
   def init_fn(params):
     return ScaleByTorchSGDState(
-      momentum_buffer=optax.tree.zeros_like(params) if uses_momentum else None,
+      momentum_buffer=optax.tree.full_like(params, -0.0) if uses_momentum else None,
       has_momentum_buffer=jnp.zeros([], bool),
     )
 
@@ -117,9 +128,10 @@ def scale_by_torch_sgd(
       # chosen before the sum's one rounding (a bfloat16 gradient is exact in float32).
       decayed = numerics.rounded_product(b, momentum)
       damped = moments.opmath_add_product(decayed, 1 - dampening, g)
-      grad = numerics.to_opmath(g, damped.dtype)
-      chosen = numerics.select(state.has_momentum_buffer, damped, grad)
-      return chosen.astype(jnp.result_type(b, g))
+      if not first_step_by_identity:
+        grad = numerics.to_opmath(g, damped.dtype)
+        damped = numerics.select(state.has_momentum_buffer, damped, grad)
+      return damped.astype(jnp.result_type(b, g))
 
     buffers = jax.tree.map(buffer, updates, state.momentum_buffer, is_leaf=lambda x: x is None)
     if nesterov:
@@ -223,7 +235,7 @@ def sgd(
     1e-3). The closest plain-optax recipe, exact only for ``dampening=0``, is
     ``optax.chain(optax.add_decayed_weights(wd), optax.sgd(lr, momentum, nesterov))``.
     Differences from torch: the state holds ``has_momentum_buffer`` (torch tests whether
-    the buffer exists) and a zero buffer from ``init``; the first step still sets the
+    the buffer exists) and a buffer of -0.0 from ``init``; the first step still sets the
     buffer to the gradient, undamped, as torch does.
   """
   del foreach, differentiable, fused
