@@ -73,7 +73,13 @@ def opmath_add_product(x: jax.Array, alpha: jax.typing.ArrayLike, *factors: jax.
   """:func:`add_product` before its final rounding: the sum in
   :func:`~jaxopt_fix._src.numerics.opmath_dtype` (for a select to pick before rounding once)."""
   out_dtype = jnp.result_type(x, *factors)
-  term, *rest = (numerics.to_opmath(factor, out_dtype) for factor in factors)
+  # One conversion per distinct factor (``addcmul_(g, g)`` squares one): each traced operation
+  # costs tracing and lowering time once per leaf.
+  wide: dict[int, jax.Array] = {}
+  for f in factors:
+    if id(f) not in wide:
+      wide[id(f)] = numerics.to_opmath(f, out_dtype)
+  term, *rest = (wide[id(f)] for f in factors)
   if numerics.is_traced(alpha) or np.asarray(alpha) != 1:
     if not rest:
       alpha = numerics.to_opmath(jnp.asarray(alpha, out_dtype), out_dtype)
