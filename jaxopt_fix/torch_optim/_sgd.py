@@ -102,12 +102,12 @@ def scale_by_torch_sgd(
   mu = _common.concrete_or_none(momentum)
   traced_momentum = mu is None
   # The buffer starts at -0.0, the identity of addition (-0.0 + g is g for every g, -0.0 and
-  # NaN included). With no dampening and a finite momentum, the first step's
-  # `-0.0 * momentum + g` is then torch's `grad.clone()` bit for bit, and no select on
-  # `has_momentum_buffer` is compiled into every leaf's loop (one more operation per leaf
-  # cost 0.06 s of compile time on a transformer's 148 leaves, 1.2x optax's).
+  # NaN included). With no dampening and a finite positive momentum (-0.0 * mu is then -0.0),
+  # the first step's `-0.0 * momentum + g` is torch's `grad.clone()` bit for bit, and no select
+  # on `has_momentum_buffer` is compiled into every leaf's loop (each operation per element
+  # costs about 0.4 ms of compile time per leaf: 0.06 s on a transformer's 148 leaves).
   first_step_by_identity = (
-    mu is not None and math.isfinite(mu) and _common.concrete_or_none(dampening) == 0.0
+    mu is not None and 0.0 < mu < math.inf and _common.concrete_or_none(dampening) == 0.0
   )
 
   def init_fn(params):
