@@ -181,9 +181,9 @@ def test_tuple_of_params(name):
   assert [u.shape for u in updates] == [p.shape for p in params]
 
 
-# Known to fuse one leaf of each shape apart from the others (see moments.adam_direction). For
-# RAdam's direction (a quotient by a broadcast scalar, times a product with another) no order
-# of the products' operands made the leaves alike; the others were not investigated.
+# Known to fuse one leaf of each shape apart from the others (see moments.adam_direction): each
+# has a fusion taking two distinct run-time scalars, and no operand order made a toy's leaves
+# alike then (benchmarks/README.md, "One kernel per distinct fusion").
 _ONE_LEAF_FUSED_APART = {"nadam", "radam", "rprop", "sparse_adam"}
 
 
