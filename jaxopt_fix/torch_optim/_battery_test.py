@@ -181,9 +181,10 @@ def test_tuple_of_params(name):
   assert [u.shape for u in updates] == [p.shape for p in params]
 
 
-# Known to fuse one leaf of each shape apart from the others (see moments.adam_direction): each
-# has a fusion taking two distinct run-time scalars, and no operand order made a toy's leaves
-# alike then (benchmarks/README.md, "One kernel per distinct fusion").
+# Known to fuse one leaf of each shape apart from the others (see moments.adam_direction). NAdam
+# and RAdam have fusions taking two distinct run-time scalars, which no operand order made alike
+# in a toy; Rprop's takes one, SparseAdam was not looked at (benchmarks/README.md, "One kernel per
+# distinct fusion").
 _ONE_LEAF_FUSED_APART = {"nadam", "radam", "rprop", "sparse_adam"}
 
 
