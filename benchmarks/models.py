@@ -635,7 +635,7 @@ def plot(results: Sequence[dict[str, Any]], path: pathlib.Path) -> None:
   # Above the panels, where no bar can be under it; the dashed line is the time target.
   handles, labels = axes[0, 0].get_legend_handles_labels()
   fig.legend(handles, labels, loc="upper center", ncols=3, fontsize=8, frameon=False)
-  fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / (2.6 * len(results))))
+  fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))  # 0.3 inch for the legend
   path.parent.mkdir(parents=True, exist_ok=True)
   fig.savefig(path, dpi=110)
   plt.close(fig)

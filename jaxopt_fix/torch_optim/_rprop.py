@@ -2,6 +2,7 @@ r"""Twin of ``torch.optim.Rprop``."""
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -92,33 +93,32 @@ def scale_by_torch_rprop(
       step_size=optax.tree.full_like(params, lr),
     )
 
-  def moves(g, prev, step_size):
+  def stored(dtype):
+    """etaplus, etaminus and the bounds as torch stores them in a ``dtype`` tensor, in float32
+    below float32: exact there, so the selects and the clip that use them need no rounding (XLA
+    would round after each of them)."""
+    return tuple(
+      numerics.to_opmath(jnp.asarray(v).astype(dtype), dtype)
+      for v in (etaplus, etaminus, step_size_min, step_size_max)
+    )
+
+  def moves(g, prev, step_size, constants):
     dtype = step_size.dtype
-
-    def exact(value):
-      # A value as torch stores it in a ``dtype`` tensor, in float32 below float32: the
-      # factors and bounds below are then exact, and the selects and clip that use them
-      # need no rounding (XLA would round after each of them).
-      return numerics.to_opmath(jnp.asarray(value).astype(dtype), dtype)
-
+    plus, minus, low, high = constants(dtype)
     sign = numerics.to_opmath(jnp.sign(g * prev), dtype)
     # torch writes etaplus, then etaminus, then 1 into `sign` in place; NaN stays NaN.
-    factor = jnp.where(
-      sign > 0,
-      exact(etaplus),
-      jnp.where(sign < 0, exact(etaminus), jnp.where(sign == 0, 1, sign)),
-    )
+    factor = jnp.where(sign > 0, plus, jnp.where(sign < 0, minus, jnp.where(sign == 0, 1, sign)))
     product = (numerics.to_opmath(step_size, dtype) * factor).astype(dtype)
-    new_step_size = jnp.clip(
-      numerics.to_opmath(product, dtype), exact(step_size_min), exact(step_size_max)
-    )
+    new_step_size = jnp.clip(numerics.to_opmath(product, dtype), low, high)
     new_prev = numerics.select(sign < 0, jnp.zeros_like(g), g)  # torch: grad[sign.eq(etaminus)] = 0
     return new_prev, new_step_size.astype(dtype)
 
   def update_fn(updates, state, params=None):
     del params
+    constants = functools.cache(stored)  # once per dtype and call, not per leaf
+    leaf_moves = functools.partial(moves, constants=constants)
     prev, step_size = _common.unzip(
-      updates, jax.tree.map(moves, updates, state.prev, state.step_size), 2
+      updates, jax.tree.map(leaf_moves, updates, state.prev, state.step_size), 2
     )
     # Recomputed inside the parameter's update, the new step size would be taken from the old
     # one, which XLA then copies before overwriting it in place.
