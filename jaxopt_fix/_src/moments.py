@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import numerics
 
 
@@ -100,7 +101,7 @@ def lerp_moment(
     >>> print(moments.lerp_moment(jnp.ones(2), jnp.zeros(2), 0.9))
     [0.1 0.1]
   """
-  return jax.tree.map(
+  return leafwise.map(
     lambda g, m: None if g is None else lerp(m, g, 1 - decay),
     updates,
     moment,
@@ -119,7 +120,7 @@ def ema_moment(
     >>> print(moments.ema_moment(jnp.ones(2), jnp.ones(2), 0.5))
     [1. 1.]
   """
-  return jax.tree.map(
+  return leafwise.map(
     lambda g, m: (
       None if g is None else add_product(numerics.rounded_product(m, decay), 1 - decay, g)
     ),
@@ -141,7 +142,7 @@ def ema_squared_moment(
     >>> print(moments.ema_squared_moment(jnp.full(2, 2.0), jnp.zeros(2), 0.75))
     [1. 1.]
   """
-  return jax.tree.map(
+  return leafwise.map(
     lambda g, v: (
       None if g is None else add_product(numerics.rounded_product(v, decay), 1 - decay, g, g)
     ),
@@ -183,14 +184,13 @@ def adam_direction(
   # second operand made XLA fuse one leaf of each shape differently from the others (its
   # operands in another order), and each such fusion is one more kernel for LLVM to compile
   # (7 on the transformer benchmark tree). The values are the same bit for bit.
+  # ``c`` and ``1 / sqrt(c)`` are taken in the opmath dtype of each moment dtype (torch's are
+  # float scalars), before the per-leaf map (:mod:`~jaxopt_fix._src.leafwise`).
   reciprocal_roots: dict[jnp.dtype, tuple[jax.Array, jax.Array]] = {}
-
-  def correction(bias_correction: jax.Array, dtype: jnp.dtype) -> tuple[jax.Array, jax.Array]:
-    """``c`` and ``1 / sqrt(c)`` in the opmath dtype of ``dtype`` (torch's are float scalars)."""
-    if dtype not in reciprocal_roots:
-      c = bias_correction.astype(numerics.opmath_dtype(dtype))
+  if nu_correction is not None:
+    for dtype in dict.fromkeys(jnp.dtype(v.dtype) for v in jax.tree.leaves(nu)):
+      c = nu_correction.astype(numerics.opmath_dtype(dtype))
       reciprocal_roots[dtype] = c, 1 / numerics.rounded_sqrt(c)
-    return reciprocal_roots[dtype]
 
   def leaf(g, m, v):
     if g is None:
@@ -198,7 +198,7 @@ def adam_direction(
     if nu_correction is None:
       denom = jnp.sqrt(v if no_eps_root else v + eps_root)
     else:
-      c, reciprocal_root = correction(nu_correction, jnp.dtype(v.dtype))
+      c, reciprocal_root = reciprocal_roots[jnp.dtype(v.dtype)]
       root = jnp.sqrt(v if no_eps_root else v + (eps_root * c).astype(v.dtype))
       denom = (reciprocal_root * numerics.to_opmath(root, v.dtype)).astype(v.dtype)
     denom = denom + eps  # torch's add_ of a scalar: eps rounded to the moment's dtype
@@ -208,4 +208,4 @@ def adam_direction(
       direction = mu_scale.astype(direction.dtype) * direction
     return direction.astype(g.dtype)
 
-  return jax.tree.map(leaf, updates, mu, nu, is_leaf=lambda x: x is None)
+  return leafwise.map(leaf, updates, mu, nu, is_leaf=lambda x: x is None)

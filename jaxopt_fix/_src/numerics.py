@@ -13,6 +13,8 @@ import jax.core
 import jax.numpy as jnp
 import numpy as np
 
+from jaxopt_fix._src import leafwise
+
 
 def compute_dtype() -> jnp.dtype:
   """The widest float dtype JAX currently allows (float64 under x64)."""
@@ -297,17 +299,14 @@ def computed_once(values: Any, count: jax.typing.ArrayLike) -> Any:
     >>> print(numerics.computed_once(jnp.array([1.5, -0.0, jnp.inf]), jnp.int32(3)))
     [ 1.5 -0.   inf]
   """
-  ones: dict[jnp.dtype, jax.Array] = {}
-
-  def divided(value: jax.Array) -> jax.Array:
-    dtype = jnp.dtype(value.dtype)
-    if dtype not in ones:
-      # In float32, where every count is finite (a float16 count past 65504 is inf; inf * 0
-      # is NaN), then converted: 1 is exact in every float dtype.
-      ones[dtype] = (jnp.asarray(count).astype(jnp.float32) * 0 + 1).astype(dtype)
-    return value / ones[dtype]
-
-  return jax.tree.map(divided, values)
+  # In float32, where every count is finite (a float16 count past 65504 is inf; inf * 0 is
+  # NaN), then converted: 1 is exact in every float dtype.
+  one = jnp.asarray(count).astype(jnp.float32) * 0 + 1
+  ones = {
+    dtype: one.astype(dtype)
+    for dtype in dict.fromkeys(jnp.dtype(v.dtype) for v in jax.tree.leaves(values))
+  }
+  return leafwise.map(lambda value: value / ones[jnp.dtype(value.dtype)], values)
 
 
 def _unless_nan(x: jax.Array, value: jax.Array) -> jax.Array:

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix._src import validation
@@ -231,9 +232,9 @@ def scale_by_amsgrad(
 
     bc1, bc2 = numerics.bias_corrections((b1, b2), count_inc)
     if spec.max_of == "raw":
-      nu_max = jax.tree.map(jnp.maximum, state.nu_max, nu)
+      nu_max = leafwise.map(jnp.maximum, state.nu_max, nu)
     else:
-      nu_max = jax.tree.map(lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu)
+      nu_max = leafwise.map(lambda m, v: jnp.maximum(m, v / bc2.astype(v.dtype)), state.nu_max, nu)
     nu_max = optax.tree.cast_like(nu_max, state.nu_max)
     if spec.fold_corrections:
       mu_scale, nu_correction = jnp.sqrt(bc2) / bc1, None
@@ -347,7 +348,7 @@ def scale_by_yogi(
       g2 = g * g
       return v - (1 - b2) * jnp.sign(v - g2) * g2
 
-    nu = jax.tree.map(yogi_nu, updates, state.nu, is_leaf=lambda x: x is None)
+    nu = leafwise.map(yogi_nu, updates, state.nu, is_leaf=lambda x: x is None)
 
     bc1, bc2 = numerics.bias_corrections((b1, b2), count_inc)
     if spec.debias == "adam":

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -91,7 +92,7 @@ def scale_by_torch_adadelta(
     square_avg = moments.ema_squared_moment(updates, state.square_avg, rho)
     # torch: delta = acc_delta.add(eps).sqrt_(); delta.div_(std).mul_(grad), rounded before
     # param.add_(delta, alpha=-lr) (XLA would fuse the product into that addition).
-    deltas = jax.tree.map(
+    deltas = leafwise.map(
       lambda g, v, u: (
         None
         if g is None
@@ -105,7 +106,7 @@ def scale_by_torch_adadelta(
       is_leaf=none,
     )
     acc_delta = moments.ema_squared_moment(deltas, state.acc_delta, rho)
-    directions = jax.tree.map(
+    directions = leafwise.map(
       lambda g, d: None if g is None else d.astype(g.dtype), updates, deltas, is_leaf=none
     )
     return directions, ScaleByTorchAdadeltaState(

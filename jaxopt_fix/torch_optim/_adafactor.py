@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -196,7 +197,7 @@ def scale_by_torch_adafactor(
       direction = update * (alpha / denom).astype(g.dtype)
       return direction.astype(g.dtype), r, c, v
 
-    out = jax.tree.map(leaf, updates, params, state.row_var, state.col_var, state.variance)
+    out = leafwise.map(leaf, updates, params, state.row_var, state.col_var, state.variance)
     directions, row_var, col_var, variance = _common.unzip(updates, out, 4)
     return directions, ScaleByTorchAdafactorState(
       step=step,

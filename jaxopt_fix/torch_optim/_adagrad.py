@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -79,7 +80,7 @@ def scale_by_torch_adagrad(
   def update_fn(updates, state, params=None):
     del params
     # torch: state_sum.addcmul_(grad, grad, value=1), a fused multiply-add.
-    sums = jax.tree.map(
+    sums = leafwise.map(
       lambda g, s: None if g is None else moments.add_product(s, 1, g, g),
       updates,
       state.sum,
@@ -93,7 +94,7 @@ def scale_by_torch_adagrad(
       quotient = numerics.to_opmath(g, out_dtype) / numerics.to_opmath(std, out_dtype)
       return quotient.astype(g.dtype)
 
-    directions = jax.tree.map(
+    directions = leafwise.map(
       lambda g, s: None if g is None else direction(g, s),
       updates,
       sums,

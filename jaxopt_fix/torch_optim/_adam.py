@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -106,7 +107,7 @@ def scale_by_torch_adam(
     exp_avg = moments.lerp_moment(updates, state.exp_avg, beta1)
     exp_avg_sq = moments.ema_squared_moment(updates, state.exp_avg_sq, b2)
     max_exp_avg_sq = (
-      jax.tree.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
+      leafwise.map(jnp.maximum, state.max_exp_avg_sq, exp_avg_sq) if amsgrad else None
     )
     nu = exp_avg_sq if max_exp_avg_sq is None else max_exp_avg_sq
     bias_correction1, bias_correction2 = numerics.bias_corrections((beta1, b2), step)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -92,14 +93,14 @@ def scale_by_torch_adamax(
     step = optax.safe_increment(state.step)
     exp_avg = moments.lerp_moment(updates, state.exp_avg, beta1)
     # torch.maximum(exp_inf.mul_(b2), grad.abs().add_(eps)): each operand rounded alone.
-    exp_inf = jax.tree.map(
+    exp_inf = leafwise.map(
       lambda g, u: None if g is None else jnp.maximum(u * b2, jnp.abs(g) + eps),
       updates,
       state.exp_inf,
       is_leaf=lambda x: x is None,
     )
     mu_scale = 1 / numerics.one_minus_power(beta1, step)
-    directions = jax.tree.map(
+    directions = leafwise.map(
       lambda g, m, u: None if g is None else (m * mu_scale.astype(m.dtype) / u).astype(g.dtype),
       updates,
       exp_avg,

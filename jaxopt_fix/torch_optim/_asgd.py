@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
 from jaxopt_fix.torch_optim import _state_schema as S
@@ -130,10 +131,10 @@ def scale_by_torch_asgd(
         p.dtype
       )
 
-    new_params = jax.tree.map(new_param, updates, params)
+    new_params = leafwise.map(new_param, updates, params)
     # torch: ax.add_(param.sub(ax).mul_(mu)) unless mu == 1, where ax.copy_(param).
     averaging = state.mu != 1
-    ax = jax.tree.map(
+    ax = leafwise.map(
       lambda p, a: jnp.where(
         averaging, a + numerics.rounded_product(p - a, state.mu.astype(p.dtype)), p
       ).astype(a.dtype),
@@ -143,7 +144,7 @@ def scale_by_torch_asgd(
     t = jnp.asarray(step, dtype)
     new_eta = _scalar(lr / (1 + (lambd * lr) * t) ** alpha)
     new_mu = _scalar(1 / jnp.maximum(1, t - t0))
-    deltas = jax.tree.map(_delta, new_params, params)
+    deltas = leafwise.map(_delta, new_params, params)
     return deltas, ScaleByTorchASGDState(step=step, eta=new_eta, mu=new_mu, ax=ax)
 
   return optax.GradientTransformation(init_fn, update_fn)

@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from jaxopt_fix._src import eager
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import numerics
 from jaxopt_fix._src import validation
 
@@ -261,7 +262,7 @@ def decoupled_weight_decay(
       )
     lr_t = lr(state.count) if callable(lr) else lr
     factor = 1 - lr_t * weight_decay
-    updates = jax.tree.map(
+    updates = leafwise.map(
       lambda u, p: (
         None if u is None else (u + (numerics.rounded_product(p, factor) - p)).astype(u.dtype)
       ),

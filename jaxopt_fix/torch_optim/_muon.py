@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -160,7 +161,7 @@ def scale_by_torch_muon(
     del params
     _check_2d(updates)
     buf = moments.lerp_moment(updates, state.momentum_buffer, momentum)
-    directions = jax.tree.map(
+    directions = leafwise.map(
       lambda g, m: (
         newton_schulz(
           moments.lerp(g, m, momentum) if nesterov else m, ns_coefficients, ns_steps, eps
@@ -214,7 +215,7 @@ def adjusted_learning_rate(
   def update_fn(updates, state, params=None):
     del params
     lr_t = lr(state.count) if callable(lr) else lr
-    updates = jax.tree.map(lambda u: (u * factor(lr_t, u.shape)).astype(u.dtype), updates)
+    updates = leafwise.map(lambda u: (u * factor(lr_t, u.shape)).astype(u.dtype), updates)
     return updates, optax.ScaleByScheduleState(count=optax.safe_increment(state.count))
 
   return optax.GradientTransformation(init_fn, update_fn)
@@ -233,7 +234,7 @@ def _decoupled_weight_decay_in(lr: Any, weight_decay: Any, dtype: np.dtype):
   def update_fn(updates, state, params=None):
     if params is None:
       raise ValueError("decoupled weight decay needs the params")
-    updates = jax.tree.map(
+    updates = leafwise.map(
       lambda u, p: (u + (numerics.rounded_product(p, factor) - p)).astype(u.dtype), updates, params
     )
     return updates, state

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -182,7 +183,7 @@ def scale_by_torch_nadam(
       exp_avg_value = exp_avg_scale.astype(numerics.opmath_dtype(m.dtype))
       return (grad_value * g / denom + exp_avg_value * m / denom).astype(g.dtype)
 
-    directions = jax.tree.map(
+    directions = leafwise.map(
       direction, updates, new_state.exp_avg, new_state.exp_avg_sq, is_leaf=lambda x: x is None
     )
     return directions, new_state
@@ -235,7 +236,7 @@ def _torch_nadam_update(
       new_p = new_p + exp_avg_value.astype(m.dtype) * m / denom
       return (new_p - p).astype(g.dtype)
 
-    deltas = jax.tree.map(
+    deltas = leafwise.map(
       new_param_minus_param,
       updates,
       params,

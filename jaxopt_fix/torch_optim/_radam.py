@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -197,7 +198,7 @@ def scale_by_torch_radam(
         rectified, corrected * adaptive * rect.astype(scalar_dtype), corrected
       ).astype(g.dtype)
 
-    directions = jax.tree.map(direction, updates, exp_avg, exp_avg_sq, is_leaf=lambda x: x is None)
+    directions = leafwise.map(direction, updates, exp_avg, exp_avg_sq, is_leaf=lambda x: x is None)
     return directions, ScaleByTorchRAdamState(
       step=step,
       exp_avg=optax.tree.cast_like(exp_avg, state.exp_avg),

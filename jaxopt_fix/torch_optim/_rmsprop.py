@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -132,7 +133,7 @@ def scale_by_torch_rmsprop(
     if centered:
       grad_avg = moments.lerp_moment(updates, state.grad_avg, alpha)
       # torch: avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps).
-      avgs = jax.tree.map(
+      avgs = leafwise.map(
         lambda v, m: None if v is None else numerics.sqrt_plus(_minus_square(v, m), eps),
         square_avg,
         grad_avg,
@@ -140,14 +141,14 @@ def scale_by_torch_rmsprop(
       )
     else:
       grad_avg = None
-      avgs = jax.tree.map(  # torch: avg = square_avg.sqrt().add_(eps)
+      avgs = leafwise.map(  # torch: avg = square_avg.sqrt().add_(eps)
         lambda v: None if v is None else numerics.sqrt_plus(v, eps), square_avg, is_leaf=none
       )
     old_buffers = state.momentum_buffer
     if old_buffers is not None:
       # torch: buf.mul_(momentum).addcdiv_(grad, avg). A traced momentum keeps the buffer:
       # at 0 it holds g / avg, the same direction as without one.
-      buffers = jax.tree.map(
+      buffers = leafwise.map(
         lambda g, b, avg: (
           None if g is None else _add_quotient(numerics.rounded_product(b, mu), g, avg)
         ),
@@ -156,13 +157,13 @@ def scale_by_torch_rmsprop(
         avgs,
         is_leaf=none,
       )
-      directions = jax.tree.map(
+      directions = leafwise.map(
         lambda g, b: None if g is None else b.astype(g.dtype), updates, buffers, is_leaf=none
       )
       buffers = optax.tree.cast_like(buffers, old_buffers)
     else:
       buffers = None
-      directions = jax.tree.map(
+      directions = leafwise.map(
         lambda g, avg: None if g is None else (g / avg).astype(g.dtype),
         updates,
         avgs,

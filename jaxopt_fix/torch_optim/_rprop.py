@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
 from jaxopt_fix.torch_optim import _state_schema as S
@@ -104,7 +105,7 @@ def scale_by_torch_rprop(
 
   def moves(g, prev, step_size, constants):
     dtype = step_size.dtype
-    plus, minus, low, high = constants(dtype)
+    plus, minus, low, high = constants[jnp.dtype(dtype)]
     sign = numerics.to_opmath(jnp.sign(g * prev), dtype)
     # torch writes etaplus, then etaminus, then 1 into `sign` in place; NaN stays NaN.
     factor = jnp.where(sign > 0, plus, jnp.where(sign < 0, minus, jnp.where(sign == 0, 1, sign)))
@@ -115,15 +116,19 @@ def scale_by_torch_rprop(
 
   def update_fn(updates, state, params=None):
     del params
-    constants = functools.cache(stored)  # once per dtype and call, not per leaf
+    # Once per dtype and call, before the per-leaf map (:mod:`~jaxopt_fix._src.leafwise`).
+    constants = {
+      dtype: stored(dtype)
+      for dtype in dict.fromkeys(jnp.dtype(v.dtype) for v in jax.tree.leaves(state.step_size))
+    }
     leaf_moves = functools.partial(moves, constants=constants)
     prev, step_size = _common.unzip(
-      updates, jax.tree.map(leaf_moves, updates, state.prev, state.step_size), 2
+      updates, leafwise.map(leaf_moves, updates, state.prev, state.step_size), 2
     )
     # Recomputed inside the parameter's update, the new step size would be taken from the old
     # one, which XLA then copies before overwriting it in place.
     step_size = numerics.computed_once(step_size, state.step)
-    directions = jax.tree.map(
+    directions = leafwise.map(
       lambda g, kept, size: (jnp.sign(kept) * size).astype(g.dtype), updates, prev, step_size
     )
     return directions, ScaleByTorchRpropState(

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
@@ -133,24 +134,24 @@ def scale_by_torch_sgd(
         damped = numerics.select(state.has_momentum_buffer, damped, grad)
       return damped.astype(jnp.result_type(b, g))
 
-    buffers = jax.tree.map(buffer, updates, state.momentum_buffer, is_leaf=lambda x: x is None)
+    buffers = leafwise.map(buffer, updates, state.momentum_buffer, is_leaf=lambda x: x is None)
     if nesterov:
       # torch: grad.add(buf, alpha=momentum).
-      directions = jax.tree.map(
+      directions = leafwise.map(
         lambda g, b: None if g is None else (g + momentum * b).astype(g.dtype),
         updates,
         buffers,
         is_leaf=lambda x: x is None,
       )
     else:
-      directions = jax.tree.map(
+      directions = leafwise.map(
         lambda g, b: None if g is None else b.astype(g.dtype),
         updates,
         buffers,
         is_leaf=lambda x: x is None,
       )
     if traced_momentum:  # a momentum of 0 is known only now: torch then ignores the buffer.
-      directions = jax.tree.map(
+      directions = leafwise.map(
         lambda g, d: None if g is None else numerics.select(momentum != 0, d, g),
         updates,
         directions,

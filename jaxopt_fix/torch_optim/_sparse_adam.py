@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim import _common
 from jaxopt_fix.torch_optim import _state_schema as S
@@ -110,7 +111,7 @@ def scale_by_torch_sparse_adam(
       direction = jnp.where(touched, ratio * scale.astype(ratio.dtype), jnp.zeros_like(ratio))
       return direction.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 
-    out = jax.tree.map(leaf, updates, state.exp_avg, state.exp_avg_sq)
+    out = leafwise.map(leaf, updates, state.exp_avg, state.exp_avg_sq)
     directions, exp_avg, exp_avg_sq = _common.unzip(updates, out, 3)
     return directions, ScaleByTorchSparseAdamState(
       step=step, exp_avg=exp_avg, exp_avg_sq=exp_avg_sq

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import moments
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim.lr_scheduler import _replay
@@ -169,7 +170,7 @@ def get_swa_multi_avg_fn() -> MultiAvgFn:
 
   def swa_update(averaged, current, num_averaged):
     weight = (1 / (jnp.asarray(num_averaged) + 1)).astype(jnp.float32)
-    return jax.tree.map(lambda a, c: moments.lerp(a, c, weight.astype(a.dtype)), averaged, current)
+    return leafwise.map(lambda a, c: moments.lerp(a, c, weight.astype(a.dtype)), averaged, current)
 
   return swa_update
 
@@ -198,7 +199,7 @@ def get_ema_multi_avg_fn(decay: float = 0.999) -> MultiAvgFn:
 
   def ema_update(averaged, current, num_averaged):
     del num_averaged
-    return jax.tree.map(lambda a, c: moments.lerp(a, c, 1 - decay), averaged, current)
+    return leafwise.map(lambda a, c: moments.lerp(a, c, 1 - decay), averaged, current)
 
   return ema_update
 
@@ -289,7 +290,7 @@ def averaged_model(
   def average(averaged, current, n):
     if multi_avg_fn is not None:
       return multi_avg_fn(averaged, current, n)
-    return jax.tree.map(lambda a, c: per_leaf(a, c, n), averaged, current)
+    return leafwise.map(lambda a, c: per_leaf(a, c, n), averaged, current)
 
   def init(params: Any) -> AveragedModelState:
     return AveragedModelState(

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxopt_fix._src import leafwise
 from jaxopt_fix._src import numerics
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import MAX_TABLE
 from jaxopt_fix.torch_optim.lr_scheduler._schedule import frozen
@@ -158,7 +159,7 @@ def reduce_lr_on_plateau(
     value = extra_args["value"]
     table = jnp.asarray(lrs, numerics.compute_dtype())
     current_lr = table[state.num_reductions]
-    updates = jax.tree.map(lambda g: jnp.asarray(current_lr, g.dtype) * g, updates)
+    updates = leafwise.map(lambda g: jnp.asarray(current_lr, g.dtype) * g, updates)
     current = jnp.asarray(value, numerics.compute_dtype())
     better = is_better(current, state.best)
     best = jnp.where(better, current, state.best)
