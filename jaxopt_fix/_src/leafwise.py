@@ -12,7 +12,11 @@ optimized HLO of every transformation was compared when this was introduced).
 The rule for a per-leaf function: it may read values computed outside it (scalars shared by
 all leaves: bias corrections, a learning rate, a schedule's value), but it must not keep a
 value it computed for a later leaf (a cache filled inside it holds a tracer of one leaf's
-trace: ``UnexpectedTracerError``). Compute such shared values before the map.
+trace: ``UnexpectedTracerError``, or a compiled program that expects more arguments than it
+is given). Compute such shared values before the map.
+
+:func:`map_in_sequence` also orders the leaves' work, for per-leaf functions whose
+temporaries are large (see there).
 """
 
 from __future__ import annotations
@@ -49,3 +53,42 @@ def map(
     [3. 3.]
   """
   return jax.tree.map(jax.jit(fn), tree, *rest, is_leaf=is_leaf)
+
+
+def map_in_sequence(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+  """:func:`map`, with each leaf's work scheduled after the previous leaf's result.
+
+  Left free, XLA may run one stage of every leaf before the next stage of any (all reductions
+  first, then all elementwise updates), so that every leaf's temporaries are live at once: the
+  temporary memory is the sum over the leaves. Passing each leaf's arguments through
+  ``jax.lax.optimization_barrier`` together with the previous leaf's result makes them
+  available only once that result is computed, and the peak is the largest leaf's. Adafactor
+  needs it: XLA:CPU runs its reductions as XNNPACK calls, each on a float32 copy in memory
+  (three per bfloat16 matrix), and this halves the compiled step's temporary memory on a
+  bfloat16 transformer (47 MB instead of 93 MB, optax's). The barrier is an identity: the
+  values are the ones :func:`map` gives.
+
+  Args:
+    fn: The per-leaf function, as for :func:`map`.
+    tree: The pytree whose structure the result takes (its None subtrees have no leaves).
+    *rest: Pytrees with ``tree``'s structure, or with it as a prefix.
+
+  Returns:
+    What :func:`map` returns, value for value.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix._src import leafwise
+    >>> out = leafwise.map_in_sequence(jnp.add, [jnp.ones(2), jnp.zeros(3)], [1.0, 2.0])
+    >>> print(out[0], out[1])
+    [2. 2.] [2. 2. 2.]
+  """
+  traced = jax.jit(fn)
+  leaves, treedef = jax.tree.flatten(tree)
+  columns = [treedef.flatten_up_to(other) for other in rest]
+  results: list[Any] = []
+  for args in zip(leaves, *columns, strict=True):
+    if results:
+      args, _ = jax.lax.optimization_barrier((args, results[-1]))
+    results.append(traced(*args))
+  return jax.tree.unflatten(treedef, results)

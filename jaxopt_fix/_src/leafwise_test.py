@@ -62,6 +62,22 @@ def test_values_equal_jax_tree_map_bit_for_bit():
     assert mapped[name].tobytes() == reference[name].tobytes(), name
 
 
+def test_in_sequence_gives_the_values_of_map_with_each_kind_of_leaf_traced_once():
+  traces = []
+
+  def fn(x, y):
+    traces.append(x.shape)
+    return x * 1.1 - y, jnp.sum(x * y)
+
+  a, b = _tree(seed=5), _tree(seed=6)
+  in_sequence = jax.jit(lambda a, b: leafwise.map_in_sequence(fn, a, b))(a, b)
+  assert len(traces) == 3
+  reference = jax.jit(lambda a, b: jax.tree.map(fn, a, b))(a, b)
+  for name in a:
+    for ours, theirs in zip(in_sequence[name], reference[name], strict=True):
+      assert ours.tobytes() == theirs.tobytes(), name
+
+
 def test_an_update_traces_its_arithmetic_once_per_leaf_shape(monkeypatch):
   calls = []
   lerp = moments.lerp

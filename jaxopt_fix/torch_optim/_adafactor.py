@@ -197,7 +197,11 @@ def scale_by_torch_adafactor(
       direction = update * (alpha / denom).astype(g.dtype)
       return direction.astype(g.dtype), r, c, v
 
-    out = leafwise.map(leaf, updates, params, state.row_var, state.col_var, state.variance)
+    # One leaf after another: each factored leaf's reductions keep float32 copies of the
+    # gradient, the update and the parameter in memory (see leafwise.map_in_sequence).
+    out = leafwise.map_in_sequence(
+      leaf, updates, params, state.row_var, state.col_var, state.variance
+    )
     directions, row_var, col_var, variance = _common.unzip(updates, out, 4)
     return directions, ScaleByTorchAdafactorState(
       step=step,

@@ -1,11 +1,13 @@
 """Tests for :func:`jaxopt_fix.torch_optim.adafactor` (parity with torch: parity_tests/specs)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
 from jaxopt_fix import torch_optim
+from jaxopt_fix._src import leafwise
 
 
 @pytest.mark.parametrize(
@@ -57,3 +59,29 @@ def test_schedule_lr():
   got, _ = tx.update(grads, tx.init(params), params)
   want, _ = reference.update(grads, reference.init(params), params)
   np.testing.assert_array_equal(got, want)
+
+
+def _step_temp_bytes(params) -> int:
+  tx = torch_optim.adafactor()
+
+  def step(params, state, grads):
+    updates, state = tx.update(grads, state, params)
+    return optax.apply_updates(params, updates), state
+
+  compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, tx.init(params), params).compile()
+  return compiled.memory_analysis().temp_size_in_bytes
+
+
+def test_bfloat16_leaves_hold_their_float32_temporaries_one_leaf_at_a_time(monkeypatch):
+  # Each bfloat16 matrix needs three float32 copies in memory for its reductions (the
+  # gradient's squares, the update, the parameter); the bfloat16 directions of all leaves
+  # are live until the parameters are updated, and so are their float32 row and column means.
+  shape, leaves = (256, 256), 4
+  params = {f"w{i}": jnp.ones(shape, jnp.bfloat16) for i in range(leaves)}
+  one_leaf_float32 = 4 * shape[0] * shape[1]
+  directions = leaves * 2 * shape[0] * shape[1]
+  statistics = leaves * 4 * (shape[0] + shape[1])
+  temp = _step_temp_bytes(params)
+  assert temp <= 3 * one_leaf_float32 + directions + statistics
+  monkeypatch.setattr(leafwise, "map_in_sequence", lambda fn, *trees: leafwise.map(fn, *trees))
+  assert temp < _step_temp_bytes(params)  # all leaves' reductions scheduled first
