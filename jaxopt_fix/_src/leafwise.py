@@ -2,8 +2,8 @@
 
 An update maps its arithmetic over every leaf of the tree, and tracing that arithmetic is
 paid once per leaf and per operation: each ``jnp`` operation is a nested jitted call, about
-0.1 ms of Python to trace and inline. On a 12-layer transformer's 148 leaves that was a third
-of an AdamW twin's compile time, although the tree has only a dozen distinct leaf shapes.
+0.1 ms of Python to trace and inline. On a 12-layer transformer's 148 leaves, of 9 distinct
+shapes, tracing took 0.17 of an AdamW twin's 0.89 s of compile time (1.4x optax's tracing).
 :func:`map` traces the per-leaf function once per distinct shape and dtype (the trace cache of
 ``jax.jit``) and calls it for every leaf. XLA inlines the calls before it optimizes anything,
 so the compiled program is the one ``jax.tree.map`` gives, instruction for instruction (the
@@ -13,7 +13,7 @@ The rule for a per-leaf function: it may read values computed outside it (scalar
 all leaves: bias corrections, a learning rate, a schedule's value), but it must not keep a
 value it computed for a later leaf (a cache filled inside it holds a tracer of one leaf's
 trace: ``UnexpectedTracerError``, or a compiled program that expects more arguments than it
-is given). Compute such shared values before the map.
+is given). Compute such shared values before the map (:func:`per_dtype`).
 
 :func:`map_in_sequence` also orders the leaves' work, for per-leaf functions whose
 temporaries are large (see there).
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 
 def map(
@@ -34,7 +35,8 @@ def map(
   is_leaf: Callable[[Any], bool] | None = None,
 ) -> Any:
   """``jax.tree.map(fn, tree, *rest, is_leaf=is_leaf)``, ``fn`` traced once per distinct leaf
-  signature (shapes, dtypes, and which arguments are None).
+  signature (shapes, dtypes, and which arguments are None) where a leaf is traced (under the
+  user's ``jit``, ``scan``, ``vmap`` ...); called eagerly, exactly ``jax.tree.map``.
 
   Args:
     fn: The per-leaf function, pure (see the module docstring for what it may close over).
@@ -52,7 +54,31 @@ def map(
     >>> print(out["a"])
     [3. 3.]
   """
+  if not _any_traced(tree, *rest):
+    return jax.tree.map(fn, tree, *rest, is_leaf=is_leaf)
   return jax.tree.map(jax.jit(fn), tree, *rest, is_leaf=is_leaf)
+
+
+def _any_traced(*trees: Any) -> bool:
+  """Whether a leaf is a tracer. Called eagerly (no trace), a map runs ``fn`` op by op, as
+  ``jax.tree.map`` does: a fresh ``jax.jit(fn)`` would compile at every call."""
+  return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(trees))
+
+
+def per_dtype(make: Callable[[jnp.dtype], Any], tree: Any) -> dict[jnp.dtype, Any]:
+  """``{dtype: make(dtype)}`` for each distinct dtype of ``tree``'s leaves, in their order: the
+  scalars a per-leaf function shares with the leaves of its dtype, made before the map.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix._src import leafwise
+    >>> tree = [jnp.ones(2), jnp.ones(3, jnp.bfloat16), jnp.zeros(4)]
+    >>> print(leafwise.per_dtype(lambda dtype: jnp.asarray(0.1, dtype), tree))
+    {dtype('float32'): Array(0.1, dtype=float32), dtype(bfloat16): Array(0.100098, dtype=bfloat16)}
+  """
+  return {
+    dtype: make(dtype) for dtype in dict.fromkeys(jnp.dtype(x.dtype) for x in jax.tree.leaves(tree))
+  }
 
 
 def map_in_sequence(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
@@ -83,6 +109,8 @@ def map_in_sequence(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     >>> print(out[0], out[1])
     [2. 2.] [2. 2. 2.]
   """
+  if not _any_traced(tree, *rest):
+    return jax.tree.map(fn, tree, *rest)  # op by op, one leaf after another
   traced = jax.jit(fn)
   leaves, treedef = jax.tree.flatten(tree)
   columns = [treedef.flatten_up_to(other) for other in rest]

@@ -78,6 +78,27 @@ def test_in_sequence_gives_the_values_of_map_with_each_kind_of_leaf_traced_once(
       assert ours.tobytes() == theirs.tobytes(), name
 
 
+@pytest.mark.parametrize(
+  "make_tx",
+  [
+    lambda: jaxopt_fix.scale_by_amsgrad(),
+    lambda: jaxopt_fix.scale_by_yogi(),
+    lambda: torch_optim.scale_by_torch_adam(),
+    lambda: torch_optim.scale_by_torch_adafactor(),
+  ],
+  ids=["amsgrad", "yogi", "torch_adam", "torch_adafactor"],
+)
+def test_an_eager_building_block_compiles_nothing_after_its_first_call(make_tx, compilations):
+  # Called outside any trace, the maps are jax.tree.map: a fresh jax.jit per call would
+  # compile every per-leaf function at every step.
+  tx, params = make_tx(), _tree()
+  state = tx.init(params)
+  _, state = tx.update(params, state, params)
+  compilations.clear()
+  _, state = tx.update(params, state, params)
+  assert compilations == []
+
+
 def test_an_update_traces_its_arithmetic_once_per_leaf_shape(monkeypatch):
   calls = []
   lerp = moments.lerp

@@ -152,6 +152,13 @@ def ema_squared_moment(
   )
 
 
+def _reciprocal_root(correction: jax.Array, dtype: jnp.dtype) -> tuple[jax.Array, jax.Array]:
+  """``correction`` and ``1 / sqrt(correction)`` in :func:`~jaxopt_fix._src.numerics.opmath_dtype`
+  of ``dtype``."""
+  c = correction.astype(numerics.opmath_dtype(dtype))
+  return c, 1 / numerics.rounded_sqrt(c)
+
+
 def adam_direction(
   updates: optax.Updates,
   mu: optax.Updates,
@@ -186,11 +193,11 @@ def adam_direction(
   # (7 on the transformer benchmark tree). The values are the same bit for bit.
   # ``c`` and ``1 / sqrt(c)`` are taken in the opmath dtype of each moment dtype (torch's are
   # float scalars), before the per-leaf map (:mod:`~jaxopt_fix._src.leafwise`).
-  reciprocal_roots: dict[jnp.dtype, tuple[jax.Array, jax.Array]] = {}
-  if nu_correction is not None:
-    for dtype in dict.fromkeys(jnp.dtype(v.dtype) for v in jax.tree.leaves(nu)):
-      c = nu_correction.astype(numerics.opmath_dtype(dtype))
-      reciprocal_roots[dtype] = c, 1 / numerics.rounded_sqrt(c)
+  reciprocal_roots = (
+    {}
+    if nu_correction is None
+    else leafwise.per_dtype(lambda dtype: _reciprocal_root(nu_correction, dtype), nu)
+  )
 
   def leaf(g, m, v):
     if g is None:

@@ -302,10 +302,7 @@ def computed_once(values: Any, count: jax.typing.ArrayLike) -> Any:
   # In float32, where every count is finite (a float16 count past 65504 is inf; inf * 0 is
   # NaN), then converted: 1 is exact in every float dtype.
   one = jnp.asarray(count).astype(jnp.float32) * 0 + 1
-  ones = {
-    dtype: one.astype(dtype)
-    for dtype in dict.fromkeys(jnp.dtype(v.dtype) for v in jax.tree.leaves(values))
-  }
+  ones = leafwise.per_dtype(one.astype, values)
   return leafwise.map(lambda value: value / ones[jnp.dtype(value.dtype)], values)
 
 

@@ -106,7 +106,7 @@ def scale_by_torch_adadelta(
       is_leaf=none,
     )
     acc_delta = moments.ema_squared_moment(deltas, state.acc_delta, rho)
-    directions = leafwise.map(
+    directions = jax.tree.map(  # a cast: nothing to trace once
       lambda g, d: None if g is None else d.astype(g.dtype), updates, deltas, is_leaf=none
     )
     return directions, ScaleByTorchAdadeltaState(

@@ -157,7 +157,7 @@ def scale_by_torch_rmsprop(
         avgs,
         is_leaf=none,
       )
-      directions = leafwise.map(
+      directions = jax.tree.map(  # a cast: nothing to trace once
         lambda g, b: None if g is None else b.astype(g.dtype), updates, buffers, is_leaf=none
       )
       buffers = optax.tree.cast_like(buffers, old_buffers)

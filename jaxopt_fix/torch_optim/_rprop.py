@@ -116,11 +116,8 @@ def scale_by_torch_rprop(
 
   def update_fn(updates, state, params=None):
     del params
-    # Once per dtype and call, before the per-leaf map (:mod:`~jaxopt_fix._src.leafwise`).
-    constants = {
-      dtype: stored(dtype)
-      for dtype in dict.fromkeys(jnp.dtype(v.dtype) for v in jax.tree.leaves(state.step_size))
-    }
+    # Once per dtype and call, before the per-leaf map.
+    constants = leafwise.per_dtype(stored, state.step_size)
     leaf_moves = functools.partial(moves, constants=constants)
     prev, step_size = _common.unzip(
       updates, leafwise.map(leaf_moves, updates, state.prev, state.step_size), 2

@@ -144,7 +144,7 @@ def scale_by_torch_sgd(
         is_leaf=lambda x: x is None,
       )
     else:
-      directions = leafwise.map(
+      directions = jax.tree.map(  # a cast: nothing to trace once
         lambda g, b: None if g is None else b.astype(g.dtype),
         updates,
         buffers,
