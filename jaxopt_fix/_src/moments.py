@@ -90,6 +90,32 @@ def opmath_add_product(x: jax.Array, alpha: jax.typing.ArrayLike, *factors: jax.
   return numerics.to_opmath(x, out_dtype) + term
 
 
+def add_quotient(
+  x: jax.Array, value: jax.typing.ArrayLike, numerator: jax.Array, denominator: jax.Array
+) -> jax.Array:
+  """torch's ``x.addcdiv_(numerator, denominator, value=value)``: ``x + value * numerator /
+  denominator`` computed in :func:`~jaxopt_fix._src.numerics.opmath_dtype` and rounded once, as
+  torch's CPU kernel computes it. As in torch, ``value`` is not rounded to a bfloat16 tensor's
+  dtype (its kernel takes it as a float32); a concrete ``value`` of 1 is left out.
+
+  Examples:
+    In bfloat16 the sum is rounded once, not after each operation:
+
+    >>> import jax.numpy as jnp
+    >>> from jaxopt_fix._src import moments
+    >>> x, g, d = jnp.bfloat16(0.5), jnp.bfloat16(1.1), jnp.bfloat16(0.9)
+    >>> print(moments.add_quotient(x, 0.1, g, d), x + jnp.bfloat16(0.1) * g / d)
+    0.621094 0.625
+  """
+  out_dtype = jnp.result_type(x, numerator, denominator)
+  x, numerator, denominator = (
+    numerics.to_opmath(t, out_dtype) for t in (x, numerator, denominator)
+  )
+  if numerics.is_traced(value) or np.asarray(value) != 1:
+    numerator = jnp.asarray(value).astype(numerator.dtype) * numerator
+  return (x + numerator / denominator).astype(out_dtype)
+
+
 def lerp_moment(
   updates: optax.Updates, moment: optax.Updates, decay: jax.typing.ArrayLike
 ) -> optax.Updates:

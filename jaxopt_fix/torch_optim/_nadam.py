@@ -232,8 +232,8 @@ def _torch_nadam_update(
       if decoupled_decay is not None:
         new_p = numerics.rounded_product(p, 1 - lr_t * decoupled_decay)
       denom = _denominator(v, bias_correction2, eps)
-      new_p = new_p + grad_value.astype(g.dtype) * g / denom
-      new_p = new_p + exp_avg_value.astype(m.dtype) * m / denom
+      new_p = moments.add_quotient(new_p, grad_value, g, denom)
+      new_p = moments.add_quotient(new_p, exp_avg_value, m, denom)
       return (new_p - p).astype(g.dtype)
 
     deltas = leafwise.map(

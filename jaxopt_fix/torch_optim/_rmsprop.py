@@ -60,14 +60,6 @@ def _minus_square(v: jax.Array, m: jax.Array) -> jax.Array:
   return (numerics.to_opmath(v, out_dtype) - m * m).astype(out_dtype)
 
 
-def _add_quotient(b: jax.Array, g: jax.Array, denom: jax.Array) -> jax.Array:
-  """torch's ``b.addcdiv_(g, denom)``: ``b + g / denom`` in float32 for bfloat16 tensors,
-  rounded once."""
-  out_dtype = jnp.result_type(b, g, denom)
-  b, g, denom = (numerics.to_opmath(x, out_dtype) for x in (b, g, denom))
-  return (b + g / denom).astype(out_dtype)
-
-
 def scale_by_torch_rmsprop(
   alpha: jax.typing.ArrayLike = 0.99,
   eps: jax.typing.ArrayLike = 1e-8,
@@ -150,7 +142,7 @@ def scale_by_torch_rmsprop(
       # at 0 it holds g / avg, the same direction as without one.
       buffers = leafwise.map(
         lambda g, b, avg: (
-          None if g is None else _add_quotient(numerics.rounded_product(b, mu), g, avg)
+          None if g is None else moments.add_quotient(numerics.rounded_product(b, mu), 1, g, avg)
         ),
         updates,
         old_buffers,
