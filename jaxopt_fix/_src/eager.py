@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
 from typing import TypeVar
 
 import jax
 import optax
 
-from jaxopt_fix._src import numerics
+from jaxopt_fix._src import leafwise
 
 _Tx = TypeVar("_Tx", optax.GradientTransformation, optax.GradientTransformationExtraArgs)
-
-
-def _traced(tree: Any) -> bool:
-  return any(numerics.is_traced(leaf) for leaf in jax.tree.leaves(tree))
 
 
 def compiled_when_eager(tx: _Tx) -> _Tx:
@@ -34,7 +29,7 @@ def compiled_when_eager(tx: _Tx) -> _Tx:
   compiled = jax.jit(update)
 
   def update_fn(updates, state, params=None, **extra_args):
-    if _traced((updates, state, params, extra_args)):
+    if leafwise.any_traced(updates, state, params, extra_args):
       return update(updates, state, params, **extra_args)
     return compiled(updates, state, params, **extra_args)
 

@@ -55,13 +55,14 @@ def map(
     >>> print(out["a"])
     [3. 3.]
   """
-  if not _any_traced(tree, *rest):
+  if not any_traced(tree, *rest):
     return jax.tree.map(fn, tree, *rest, is_leaf=is_leaf)
   return jax.tree.map(jax.jit(fn), tree, *rest, is_leaf=is_leaf)
 
 
-def _any_traced(*trees: Any) -> bool:
-  """Whether a leaf is a tracer. Called eagerly (no trace), a map runs ``fn`` op by op, as
+def any_traced(*trees: Any) -> bool:
+  """Whether a leaf of ``trees`` is a tracer (:func:`~jaxopt_fix._src.numerics.is_traced`, which
+  imports this module). Called eagerly (no trace), a map runs ``fn`` op by op, as
   ``jax.tree.map`` does: a fresh ``jax.jit(fn)`` would compile at every call."""
   return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(trees))
 
@@ -110,7 +111,7 @@ def map_in_sequence(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     >>> print(out[0], out[1])
     [2. 2.] [2. 2. 2.]
   """
-  if not _any_traced(tree, *rest):
+  if not any_traced(tree, *rest):
     return jax.tree.map(fn, tree, *rest)  # op by op, one leaf after another
   traced = jax.jit(fn)
   leaves, treedef = jax.tree.flatten(tree)
